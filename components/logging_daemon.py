@@ -1,0 +1,69 @@
+"""LoggingDaemon: logspout on every node of the environment (`docker service create --mode global`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_docker as docker
+
+from components.settings import PROJECT, LoggingSettings
+from components.swarm import HealthCheck, placement, resources, restart_policy
+
+DOCKER_SOCKET = "/var/run/docker.sock"
+
+# logspout serves /health on its HTTP port (80) from its healthcheck module; the image is
+# Alpine, so busybox wget is there to probe it.
+LOGSPOUT_HEALTH = HealthCheck(
+    test=("CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/health"),
+    interval="30s",
+    timeout="5s",
+    retries=3,
+    start_period="20s",
+)
+
+
+@dataclass(frozen=True)
+class LoggingDaemonArgs:
+    placement_constraint: str
+    settings: LoggingSettings
+
+
+def logging_service_args(args: LoggingDaemonArgs) -> docker.ServiceArgs:
+    """One task on each node matching the constraint, none elsewhere; the socket bound read-only."""
+    settings = args.settings
+    return docker.ServiceArgs(
+        mode=docker.ServiceModeArgs(global_=True),
+        labels=[docker.ServiceLabelArgs(label="wordpress-swarm.role", value="logging")],
+        task_spec=docker.ServiceTaskSpecArgs(
+            container_spec=docker.ServiceTaskSpecContainerSpecArgs(
+                image=settings.image,
+                # logspout takes its routes as arguments; with none it only serves its HTTP stream.
+                args=[settings.route] if settings.route else None,
+                mounts=[
+                    docker.ServiceTaskSpecContainerSpecMountArgs(
+                        type="bind", source=DOCKER_SOCKET, target=DOCKER_SOCKET, read_only=True
+                    )
+                ],
+                healthcheck=LOGSPOUT_HEALTH.args(),
+            ),
+            placement=placement([args.placement_constraint]),
+            resources=resources(settings.limits),
+            restart_policy=restart_policy(),
+        ),
+        update_config=docker.ServiceUpdateConfigArgs(
+            parallelism=1, delay="5s", order="stop-first", failure_action="rollback", monitor="30s"
+        ),
+    )
+
+
+class LoggingDaemon(pulumi.ComponentResource):
+    service: docker.Service
+
+    def __init__(self, name: str, args: LoggingDaemonArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{PROJECT}:logging:LoggingDaemon", name, None, opts)
+        self.service = docker.Service(
+            f"{name}-logspout", args=logging_service_args(args), opts=pulumi.ResourceOptions(parent=self)
+        )
+        self.service_name: pulumi.Output[str] = self.service.name
+        self.register_outputs({"service_name": self.service_name})

@@ -1,0 +1,215 @@
+"""MySqlWithSecrets: generated passwords as swarm secrets, MySQL on a private encrypted overlay."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_docker as docker
+import pulumi_random as random
+
+from components.settings import PROJECT, MySqlSettings
+from components.swarm import HealthCheck, SecretMount, converge, placement, resources, restart_policy
+
+# The name WordPress dials. It is a network alias of MySQL's task, so it exists as soon as the
+# network does and WordPress need not wait for MySQL's auto-named service to learn it.
+MYSQL_ALIAS = "mysql"
+MYSQL_PORT = 3306
+DATA_DIR = "/var/lib/mysql"
+ROOT_PASSWORD_FILE = "mysql-root-password"
+USER_PASSWORD_FILE = "mysql-user-password"
+
+# The image's first start runs a temporary server with --skip-networking to initialise the data
+# directory; probing 127.0.0.1 over TCP fails until the real server listens. `mysqladmin ping`
+# exits 0 on any server answer (even "access denied"), so no password is needed on the command line.
+MYSQL_HEALTH = HealthCheck(
+    test=("CMD", "mysqladmin", "ping", "--protocol=tcp", "--host=127.0.0.1", "--port=3306", "--silent"),
+    interval="10s",
+    timeout="5s",
+    retries=6,
+    # A first init (system tables, users) takes 30-90 s on a small node.
+    start_period="3m",
+)
+
+# Safe inside a file, a shell word and a PHP string; no quotes, backslash, '$' or '`'.
+PASSWORD_SPECIALS = "!#%*+-.:=?@^_~"
+
+
+def secret_data(password: pulumi.Input[str]) -> pulumi.Output[str]:
+    """docker.Secret `data` is standard base64 (with '+', '/' and padding): the provider decodes it
+    with base64.StdEncoding even though its docs say url-safe. Stays a secret output."""
+    return pulumi.Output.secret(password).apply(lambda text: base64.b64encode(text.encode()).decode("ascii"))
+
+
+def password_keepers(generation: int) -> dict[str, str]:
+    """Inputs of a RandomPassword: only a deliberate generation bump replaces it (MySQL keeps the
+    password in its data directory; an accidental change would lock WordPress out)."""
+    return {"generation": str(generation)}
+
+
+@dataclass(frozen=True)
+class DatabaseConnection:
+    """What a client (WordPress) needs; deliberately no reference to MySQL's service, so a client
+    deploys in parallel with it instead of waiting for it."""
+
+    host: str
+    port: int
+    database: str
+    user: str
+    network_id: pulumi.Input[str]
+    password_secret_id: pulumi.Input[str]
+    password_secret_name: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class MySqlWithSecretsArgs:
+    placement_constraint: str
+    settings: MySqlSettings
+    # Overlay network options; tests of cross-node traffic on hosts without IPsec can turn it off.
+    encrypted_network: bool = True
+
+
+def mysql_network_args(encrypted: bool) -> docker.NetworkArgs:
+    return docker.NetworkArgs(
+        driver="overlay",
+        # Not attachable: only swarm services of this stack join, not stray `docker run` containers.
+        attachable=False,
+        options={"encrypted": "true"} if encrypted else None,
+        labels=[docker.NetworkLabelArgs(label="wordpress-swarm.role", value="mysql-private")],
+    )
+
+
+def mysql_volume_args() -> docker.VolumeArgs:
+    return docker.VolumeArgs(
+        driver="local",
+        labels=[docker.VolumeLabelArgs(label="wordpress-swarm.role", value="mysql-data")],
+    )
+
+
+def mysql_constraints(placement_constraint: str, settings: MySqlSettings) -> list[str]:
+    # A local volume lives on one node: pin a rescheduled task to the node holding the data.
+    pinned = [f"node.hostname=={settings.data_node}"] if settings.data_node else []
+    return [placement_constraint, *pinned]
+
+
+def mysql_service_args(
+    args: MySqlWithSecretsArgs,
+    network_id: pulumi.Input[str],
+    volume_name: pulumi.Input[str],
+    root_secret: SecretMount,
+    user_secret: SecretMount,
+) -> docker.ServiceArgs:
+    settings = args.settings
+    return docker.ServiceArgs(
+        mode=docker.ServiceModeArgs(replicated=docker.ServiceModeReplicatedArgs(replicas=1)),
+        labels=[docker.ServiceLabelArgs(label="wordpress-swarm.role", value="mysql")],
+        task_spec=docker.ServiceTaskSpecArgs(
+            container_spec=docker.ServiceTaskSpecContainerSpecArgs(
+                image=settings.image,
+                env={
+                    "MYSQL_ROOT_PASSWORD_FILE": root_secret.path,
+                    "MYSQL_PASSWORD_FILE": user_secret.path,
+                    "MYSQL_USER": settings.user,
+                    "MYSQL_DATABASE": settings.database,
+                },
+                secrets=[root_secret.args(), user_secret.args()],
+                mounts=[docker.ServiceTaskSpecContainerSpecMountArgs(type="volume", source=volume_name, target=DATA_DIR)],
+                healthcheck=MYSQL_HEALTH.args(),
+                # Let InnoDB flush on stop before swarm kills the task.
+                stop_grace_period="1m",
+            ),
+            networks_advanceds=[docker.ServiceTaskSpecNetworksAdvancedArgs(id=network_id, aliases=[MYSQL_ALIAS])],
+            placement=placement(mysql_constraints(args.placement_constraint, settings)),
+            resources=resources(settings.limits),
+            restart_policy=restart_policy(),
+        ),
+        # dnsrr: the alias resolves straight to the one task, no virtual IP, and nothing published.
+        endpoint_spec=docker.ServiceEndpointSpecArgs(mode="dnsrr"),
+        # One writer per data directory: stop the old task before the new one opens the volume.
+        update_config=docker.ServiceUpdateConfigArgs(
+            parallelism=1, delay="0s", order="stop-first", failure_action="pause", monitor="30s"
+        ),
+        converge_config=converge("10m"),
+    )
+
+
+class MySqlWithSecrets(pulumi.ComponentResource):
+    """Outputs what a client needs: host, port, database, user, and the user-password secret."""
+
+    network: docker.Network
+    user_password_secret: docker.Secret
+    service: docker.Service
+
+    def __init__(self, name: str, args: MySqlWithSecretsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{PROJECT}:mysql:MySqlWithSecrets", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        settings = args.settings
+
+        root_password = self._password(f"{name}-root-password", settings.root_password_generation)
+        user_password = self._password(f"{name}-user-password", settings.user_password_generation)
+        # No fixed names: secrets are immutable and can't be removed while in use, so a new
+        # password must roll in as a new auto-named secret before the old one is deleted.
+        root_secret = docker.Secret(
+            f"{name}-root-password",
+            args=docker.SecretArgs(data=secret_data(root_password.result)),
+            opts=child,
+        )
+        self.user_password_secret = docker.Secret(
+            f"{name}-user-password",
+            args=docker.SecretArgs(data=secret_data(user_password.result)),
+            opts=child,
+        )
+        self.network = docker.Network(f"{name}-net", args=mysql_network_args(args.encrypted_network), opts=child)
+        # Kept on `pulumi destroy`: the database outlives the stack unless removed by hand.
+        volume = docker.Volume(
+            f"{name}-data", args=mysql_volume_args(), opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True)
+        )
+        self.service = docker.Service(
+            f"{name}-mysql",
+            args=mysql_service_args(
+                args,
+                network_id=self.network.id,
+                volume_name=volume.name,
+                root_secret=SecretMount(root_secret.id, root_secret.name, ROOT_PASSWORD_FILE),
+                user_secret=SecretMount(
+                    self.user_password_secret.id, self.user_password_secret.name, USER_PASSWORD_FILE
+                ),
+            ),
+            opts=child,
+        )
+
+        self.connection = DatabaseConnection(
+            host=MYSQL_ALIAS,
+            port=MYSQL_PORT,
+            database=settings.database,
+            user=settings.user,
+            network_id=self.network.id,
+            password_secret_id=self.user_password_secret.id,
+            password_secret_name=self.user_password_secret.name,
+        )
+        self.service_name: pulumi.Output[str] = self.service.name
+        self.secret_names: pulumi.Output[list[str]] = pulumi.Output.all(root_secret.name, self.user_password_secret.name)
+        self.register_outputs(
+            {
+                "host": MYSQL_ALIAS,
+                "port": MYSQL_PORT,
+                "database": settings.database,
+                "user": settings.user,
+                "user_password_secret_name": self.user_password_secret.name,
+                "service_name": self.service_name,
+            }
+        )
+
+    def _password(self, name: str, generation: int) -> random.RandomPassword:
+        return random.RandomPassword(
+            name,
+            length=32,
+            special=True,
+            override_special=PASSWORD_SPECIALS,
+            min_lower=2,
+            min_upper=2,
+            min_numeric=2,
+            keepers=password_keepers(generation),
+            opts=pulumi.ResourceOptions(parent=self),
+        )

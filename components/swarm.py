@@ -1,0 +1,84 @@
+"""Pieces of a swarm service spec that every component builds the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_docker as docker
+
+from components.settings import Limits
+
+SECRETS_DIR = "/run/secrets"
+
+
+def resources(limits: Limits) -> docker.ServiceTaskSpecResourcesArgs:
+    """Limits, and a reservation of a quarter of them so the scheduler counts the service."""
+    return docker.ServiceTaskSpecResourcesArgs(
+        limits=docker.ServiceTaskSpecResourcesLimitsArgs(
+            nano_cpus=round(limits.cpus * 1e9),
+            memory_bytes=limits.memory_mb * 1024 * 1024,
+        ),
+        reservation=docker.ServiceTaskSpecResourcesReservationArgs(
+            nano_cpus=round(limits.cpus * 1e9 / 4),
+            memory_bytes=limits.memory_mb * 1024 * 1024 // 4,
+        ),
+    )
+
+
+def placement(constraints: Sequence[str]) -> docker.ServiceTaskSpecPlacementArgs:
+    return docker.ServiceTaskSpecPlacementArgs(constraints=list(constraints))
+
+
+def restart_policy(condition: str = "any") -> docker.ServiceTaskSpecRestartPolicyArgs:
+    # max_attempts 0 = keep trying: a service that lost its database comes back when it returns.
+    return docker.ServiceTaskSpecRestartPolicyArgs(condition=condition, delay="5s", max_attempts=0, window="2m")
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    test: tuple[str, ...]
+    interval: str
+    timeout: str
+    retries: int
+    start_period: str
+
+    def args(self) -> docker.ServiceTaskSpecContainerSpecHealthcheckArgs:
+        return docker.ServiceTaskSpecContainerSpecHealthcheckArgs(
+            tests=list(self.test),
+            interval=self.interval,
+            timeout=self.timeout,
+            retries=self.retries,
+            start_period=self.start_period,
+        )
+
+
+@dataclass(frozen=True)
+class SecretMount:
+    """A docker.Secret mounted into a container at SECRETS_DIR/<file>."""
+
+    secret_id: pulumi.Input[str]
+    secret_name: pulumi.Input[str]
+    file: str
+
+    @property
+    def path(self) -> str:
+        return f"{SECRETS_DIR}/{self.file}"
+
+    def args(self) -> docker.ServiceTaskSpecContainerSpecSecretArgs:
+        # Readable by the image's unprivileged user (mysql, www-data) that reads the _FILE.
+        return docker.ServiceTaskSpecContainerSpecSecretArgs(
+            secret_id=self.secret_id,
+            secret_name=self.secret_name,
+            file_name=self.path,
+            file_uid="0",
+            file_gid="0",
+            file_mode=0o444,
+        )
+
+
+def converge(timeout: str) -> docker.ServiceConvergeConfigArgs:
+    """Makes `pulumi up` wait for running, healthy tasks and fail after `timeout` instead of hanging.
+    Replicated services only: the provider refuses it on a global service."""
+    return docker.ServiceConvergeConfigArgs(delay="5s", timeout=timeout)

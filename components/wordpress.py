@@ -1,0 +1,121 @@
+"""WordPressSite: WordPress wired to MySqlWithSecrets' outputs, published on the environment's port."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_docker as docker
+
+from components.mysql import DatabaseConnection
+from components.settings import PROJECT, WordPressSettings
+from components.swarm import HealthCheck, SecretMount, converge, placement, resources, restart_policy
+
+HTTP_PORT = 80
+CONTENT_DIR = "/var/www/html/wp-content"
+DB_PASSWORD_FILE = "wordpress-db-password"
+
+# A page that needs the database: "Error establishing a database connection" is HTTP 500, so a
+# task that can't reach MySQL turns unhealthy and is restarted until MySQL's first start is over.
+# curl ships in the Debian/apache image; a redirect to the installer counts as healthy.
+WORDPRESS_HEALTH = HealthCheck(
+    test=("CMD", "curl", "--fail", "--silent", "--show-error", "--max-time", "4", "--output", "/dev/null", "http://127.0.0.1/"),
+    interval="15s",
+    timeout="5s",
+    retries=4,
+    # Covers MySQL's first init (its own start period) so the first deploy converges in one go.
+    start_period="4m",
+)
+
+
+@dataclass(frozen=True)
+class WordPressSiteArgs:
+    placement_constraint: str
+    settings: WordPressSettings
+    database: DatabaseConnection
+
+
+def update_order(settings: WordPressSettings) -> str:
+    # A host-mode port is bound by the old task until it stops: start-first would collide on it.
+    return "stop-first" if settings.publish_mode == "host" else "start-first"
+
+
+def wordpress_service_args(args: WordPressSiteArgs, content_volume_name: pulumi.Input[str]) -> docker.ServiceArgs:
+    settings, db = args.settings, args.database
+    password = SecretMount(db.password_secret_id, db.password_secret_name, DB_PASSWORD_FILE)
+    return docker.ServiceArgs(
+        mode=docker.ServiceModeArgs(replicated=docker.ServiceModeReplicatedArgs(replicas=settings.replicas)),
+        labels=[docker.ServiceLabelArgs(label="wordpress-swarm.role", value="wordpress")],
+        task_spec=docker.ServiceTaskSpecArgs(
+            container_spec=docker.ServiceTaskSpecContainerSpecArgs(
+                image=settings.image,
+                env={
+                    "WORDPRESS_DB_HOST": f"{db.host}:{db.port}",
+                    "WORDPRESS_DB_USER": db.user,
+                    "WORDPRESS_DB_NAME": db.database,
+                    "WORDPRESS_DB_PASSWORD_FILE": password.path,
+                },
+                secrets=[password.args()],
+                mounts=[
+                    docker.ServiceTaskSpecContainerSpecMountArgs(
+                        type="volume", source=content_volume_name, target=CONTENT_DIR
+                    )
+                ],
+                healthcheck=WORDPRESS_HEALTH.args(),
+            ),
+            networks_advanceds=[docker.ServiceTaskSpecNetworksAdvancedArgs(id=db.network_id)],
+            placement=placement([args.placement_constraint]),
+            resources=resources(settings.limits),
+            restart_policy=restart_policy(),
+        ),
+        endpoint_spec=docker.ServiceEndpointSpecArgs(
+            mode="vip",
+            ports=[
+                docker.ServiceEndpointSpecPortArgs(
+                    target_port=HTTP_PORT,
+                    published_port=settings.port,
+                    publish_mode=settings.publish_mode,
+                    protocol="tcp",
+                )
+            ],
+        ),
+        update_config=docker.ServiceUpdateConfigArgs(
+            parallelism=1,
+            delay="10s",
+            order=update_order(settings),
+            failure_action="rollback",
+            monitor="30s",
+            max_failure_ratio="0",
+        ),
+        rollback_config=docker.ServiceRollbackConfigArgs(
+            parallelism=1, delay="0s", order=update_order(settings), failure_action="pause", monitor="30s"
+        ),
+        converge_config=converge("10m"),
+    )
+
+
+def site_url(settings: WordPressSettings) -> str:
+    return f"http://{settings.public_host}:{settings.port}/"
+
+
+class WordPressSite(pulumi.ComponentResource):
+    service: docker.Service
+
+    def __init__(self, name: str, args: WordPressSiteArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{PROJECT}:wordpress:WordPressSite", name, None, opts)
+        content = docker.Volume(
+            f"{name}-content",
+            args=docker.VolumeArgs(
+                driver="local",
+                labels=[docker.VolumeLabelArgs(label="wordpress-swarm.role", value="wordpress-content")],
+            ),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
+        self.service = docker.Service(
+            f"{name}-wordpress",
+            args=wordpress_service_args(args, content_volume_name=content.name),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.url: str = site_url(args.settings)
+        self.service_name: pulumi.Output[str] = self.service.name
+        self.register_outputs({"url": self.url, "service_name": self.service_name})
