@@ -8,7 +8,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.settings import PROJECT, LoggingSettings
-from components.swarm import HealthCheck, placement, resources, restart_policy
+from components.swarm import HealthCheck, placement, resources, restart_policy, service_labels
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 
@@ -34,7 +34,7 @@ def logging_service_args(args: LoggingDaemonArgs) -> docker.ServiceArgs:
     settings = args.settings
     return docker.ServiceArgs(
         mode=docker.ServiceModeArgs(global_=True),
-        labels=[docker.ServiceLabelArgs(label="wordpress-swarm.role", value="logging")],
+        labels=service_labels("logging"),
         task_spec=docker.ServiceTaskSpecArgs(
             container_spec=docker.ServiceTaskSpecContainerSpecArgs(
                 image=settings.image,

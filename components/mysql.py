@@ -10,7 +10,7 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from components.settings import PROJECT, MySqlSettings
-from components.swarm import HealthCheck, SecretMount, converge, placement, resources, restart_policy
+from components.swarm import HealthCheck, SecretMount, converge, placement, resources, restart_policy, service_labels
 
 # The name WordPress dials. It is a network alias of MySQL's task, so it exists as soon as the
 # network does and WordPress need not wait for MySQL's auto-named service to learn it.
@@ -103,7 +103,7 @@ def mysql_service_args(
     settings = args.settings
     return docker.ServiceArgs(
         mode=docker.ServiceModeArgs(replicated=docker.ServiceModeReplicatedArgs(replicas=1)),
-        labels=[docker.ServiceLabelArgs(label="wordpress-swarm.role", value="mysql")],
+        labels=service_labels("mysql"),
         task_spec=docker.ServiceTaskSpecArgs(
             container_spec=docker.ServiceTaskSpecContainerSpecArgs(
                 image=settings.image,
@@ -114,7 +114,9 @@ def mysql_service_args(
                     "MYSQL_DATABASE": settings.database,
                 },
                 secrets=[root_secret.args(), user_secret.args()],
-                mounts=[docker.ServiceTaskSpecContainerSpecMountArgs(type="volume", source=volume_name, target=DATA_DIR)],
+                mounts=[
+                    docker.ServiceTaskSpecContainerSpecMountArgs(type="volume", source=volume_name, target=DATA_DIR)
+                ],
                 healthcheck=MYSQL_HEALTH.args(),
                 # Let InnoDB flush on stop before swarm kills the task.
                 stop_grace_period="1m",
@@ -189,7 +191,9 @@ class MySqlWithSecrets(pulumi.ComponentResource):
             password_secret_name=self.user_password_secret.name,
         )
         self.service_name: pulumi.Output[str] = self.service.name
-        self.secret_names: pulumi.Output[list[str]] = pulumi.Output.all(root_secret.name, self.user_password_secret.name)
+        self.secret_names: pulumi.Output[list[str]] = pulumi.Output.all(
+            root_secret.name, self.user_password_secret.name
+        )
         self.register_outputs(
             {
                 "host": MYSQL_ALIAS,

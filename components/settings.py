@@ -158,7 +158,9 @@ class _Reader:
                 merged[member] = value
         return merged
 
-    def check(self, key: str, value: object, test: Callable[[Any], bool], allowed: str, convert: Callable[[Any], T]) -> T | None:
+    def check(
+        self, key: str, value: object, test: Callable[[Any], bool], allowed: str, convert: Callable[[Any], T]
+    ) -> T | None:
         try:
             if test(value):
                 return convert(value)
@@ -168,9 +170,7 @@ class _Reader:
         return None
 
     def integer(self, key: str, value: object, low: int, high: int) -> int:
-        got = self.check(
-            key, value, lambda v: _is_int(v) and low <= v <= high, f"an integer from {low} to {high}", int
-        )
+        got = self.check(key, value, lambda v: _is_int(v) and low <= v <= high, f"an integer from {low} to {high}", int)
         return low if got is None else got
 
     def number(self, key: str, value: object, low: float, high: float) -> float:
@@ -236,7 +236,10 @@ def parse_settings(config: Mapping[str, Any]) -> StackSettings:
     logging = LoggingSettings(
         image=read.image("logging.image", log["image"]),
         route=read.optional(
-            "logging.route", log["route"], _LOG_ROUTE_RE, "a logspout route URI such as syslog+tls://logs.example.com:6514"
+            "logging.route",
+            log["route"],
+            _LOG_ROUTE_RE,
+            "a logspout route URI such as syslog+tls://logs.example.com:6514",
         ),
         limits=read.limits("logging", log),
     )
@@ -247,8 +250,12 @@ def parse_settings(config: Mapping[str, Any]) -> StackSettings:
         database=read.matching("mysql.database", db["database"], _MYSQL_NAME_RE, "1-32 letters, digits or '_'"),
         user=read.matching("mysql.user", db["user"], _MYSQL_NAME_RE, "1-32 letters, digits or '_'"),
         data_node=read.optional("mysql.dataNode", db["dataNode"], _HOSTNAME_RE, "a node hostname"),
-        root_password_generation=read.integer("mysql.rootPasswordGeneration", db["rootPasswordGeneration"], 1, 1_000_000),
-        user_password_generation=read.integer("mysql.userPasswordGeneration", db["userPasswordGeneration"], 1, 1_000_000),
+        root_password_generation=read.integer(
+            "mysql.rootPasswordGeneration", db["rootPasswordGeneration"], 1, 1_000_000
+        ),
+        user_password_generation=read.integer(
+            "mysql.userPasswordGeneration", db["userPasswordGeneration"], 1, 1_000_000
+        ),
         limits=read.limits("mysql", db),
     )
 
@@ -271,7 +278,9 @@ def parse_settings(config: Mapping[str, Any]) -> StackSettings:
     if not (isinstance(names, list) and all(isinstance(n, str) and _HOSTNAME_RE.match(n) for n in names)):  # pyright: ignore[reportUnknownVariableType]
         read.fail("nodes.names", names, "a list of node hostnames or node IDs")
         names = []
-    take_over = read.check("nodes.takeOver", nodes_group["takeOver"], lambda v: isinstance(v, bool), "true or false", bool)
+    take_over = read.check(
+        "nodes.takeOver", nodes_group["takeOver"], lambda v: isinstance(v, bool), "true or false", bool
+    )
     node_labels = NodeLabelSettings(nodes=tuple(names), take_over=bool(take_over))  # pyright: ignore[reportUnknownArgumentType]
 
     if read.problems:

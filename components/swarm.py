@@ -82,3 +82,15 @@ def converge(timeout: str) -> docker.ServiceConvergeConfigArgs:
     """Makes `pulumi up` wait for running, healthy tasks and fail after `timeout` instead of hanging.
     Replicated services only: the provider refuses it on a global service."""
     return docker.ServiceConvergeConfigArgs(delay="5s", timeout=timeout)
+
+
+ROLE_LABEL = "wordpress-swarm.role"
+STACK_LABEL = "wordpress-swarm.stack"
+
+
+def service_labels(role: str) -> list[docker.ServiceLabelArgs]:
+    """Marks a service as this stack's, so preflight and verification can tell ours from others'."""
+    return [
+        docker.ServiceLabelArgs(label=ROLE_LABEL, value=role),
+        docker.ServiceLabelArgs(label=STACK_LABEL, value=pulumi.get_stack()),
+    ]

@@ -9,7 +9,7 @@ import pulumi_docker as docker
 
 from components.mysql import DatabaseConnection
 from components.settings import PROJECT, WordPressSettings
-from components.swarm import HealthCheck, SecretMount, converge, placement, resources, restart_policy
+from components.swarm import HealthCheck, SecretMount, converge, placement, resources, restart_policy, service_labels
 
 HTTP_PORT = 80
 CONTENT_DIR = "/var/www/html/wp-content"
@@ -19,7 +19,18 @@ DB_PASSWORD_FILE = "wordpress-db-password"
 # task that can't reach MySQL turns unhealthy and is restarted until MySQL's first start is over.
 # curl ships in the Debian/apache image; a redirect to the installer counts as healthy.
 WORDPRESS_HEALTH = HealthCheck(
-    test=("CMD", "curl", "--fail", "--silent", "--show-error", "--max-time", "4", "--output", "/dev/null", "http://127.0.0.1/"),
+    test=(
+        "CMD",
+        "curl",
+        "--fail",
+        "--silent",
+        "--show-error",
+        "--max-time",
+        "4",
+        "--output",
+        "/dev/null",
+        "http://127.0.0.1/",
+    ),
     interval="15s",
     timeout="5s",
     retries=4,
@@ -45,7 +56,7 @@ def wordpress_service_args(args: WordPressSiteArgs, content_volume_name: pulumi.
     password = SecretMount(db.password_secret_id, db.password_secret_name, DB_PASSWORD_FILE)
     return docker.ServiceArgs(
         mode=docker.ServiceModeArgs(replicated=docker.ServiceModeReplicatedArgs(replicas=settings.replicas)),
-        labels=[docker.ServiceLabelArgs(label="wordpress-swarm.role", value="wordpress")],
+        labels=service_labels("wordpress"),
         task_spec=docker.ServiceTaskSpecArgs(
             container_spec=docker.ServiceTaskSpecContainerSpecArgs(
                 image=settings.image,

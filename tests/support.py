@@ -152,11 +152,13 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
-def deploy(program: Callable[[], None], config: Mapping[str, Any], stack: str = "dev") -> Deployment:
+def deploy(program: Callable[[], object], config: Mapping[str, Any], stack: str = "dev") -> Deployment:
     """Runs `program` under mocks with `config` (decoded values) and returns what it declared."""
     deployment = Deployment()
     pulumi.runtime.set_all_config(as_cli_config(config))
-    pulumi.runtime.set_mocks(FakeProviders(), project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(deployment))
+    pulumi.runtime.set_mocks(
+        FakeProviders(), project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(deployment)
+    )
 
     @pulumi.runtime.test
     def run() -> pulumi.Output[Any]:

@@ -1,0 +1,259 @@
+"""Spec builders as plain function calls: what each service asks of the swarm."""
+
+# The Args getters are typed Input[Optional[...]]; here they hold plain values the builders set.
+# pyright: reportOptionalMemberAccess=false, reportOptionalSubscript=false, reportOptionalIterable=false
+# pyright: reportGeneralTypeIssues=false, reportAttributeAccessIssue=false, reportOperatorIssue=false
+# pyright: reportArgumentType=false, reportIndexIssue=false, reportCallIssue=false, reportReturnType=false
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+
+import pulumi
+import pulumi_docker as docker
+import pytest
+
+from components.logging_daemon import DOCKER_SOCKET, LoggingDaemonArgs, logging_service_args
+from components.mysql import (
+    DATA_DIR,
+    MYSQL_ALIAS,
+    PASSWORD_SPECIALS,
+    DatabaseConnection,
+    MySqlWithSecretsArgs,
+    mysql_constraints,
+    mysql_network_args,
+    mysql_service_args,
+    password_keepers,
+    secret_data,
+)
+from components.settings import StackSettings, parse_settings
+from components.swarm import SecretMount
+from components.wordpress import CONTENT_DIR, WordPressSiteArgs, site_url, update_order, wordpress_service_args
+from tests.support import stack_config
+
+DEV: StackSettings = parse_settings(stack_config("dev"))
+PROD: StackSettings = parse_settings(stack_config("prod"))
+
+ROOT_MOUNT = SecretMount("root-id", "root-name", "mysql-root-password")
+USER_MOUNT = SecretMount("user-id", "user-name", "mysql-user-password")
+
+
+def logging_spec(settings: StackSettings = DEV) -> docker.ServiceArgs:
+    return logging_service_args(LoggingDaemonArgs(settings.placement_constraint, settings.logging))
+
+
+def mysql_spec(settings: StackSettings = DEV) -> docker.ServiceArgs:
+    args = MySqlWithSecretsArgs(settings.placement_constraint, settings.mysql)
+    return mysql_service_args(args, "net-id", "data-volume", ROOT_MOUNT, USER_MOUNT)
+
+
+def wordpress_spec(settings: StackSettings = DEV) -> docker.ServiceArgs:
+    connection = DatabaseConnection(
+        host=MYSQL_ALIAS,
+        port=3306,
+        database=settings.mysql.database,
+        user=settings.mysql.user,
+        network_id="net-id",
+        password_secret_id=USER_MOUNT.secret_id,
+        password_secret_name=USER_MOUNT.secret_name,
+    )
+    return wordpress_service_args(
+        WordPressSiteArgs(settings.placement_constraint, settings.wordpress, connection), "content-volume"
+    )
+
+
+def container(spec: docker.ServiceArgs) -> docker.ServiceTaskSpecContainerSpecArgs:
+    return spec.task_spec.container_spec
+
+
+# --- LoggingDaemon -------------------------------------------------------------------------------
+
+
+def test_logging_daemon_is_global_on_the_environment_only() -> None:
+    spec = logging_spec()
+    assert (spec.mode.global_, spec.mode.replicated) == (True, None)
+    assert spec.task_spec.placement.constraints == ["node.labels.env==test"]
+    # The provider refuses converge_config on a global service.
+    assert spec.converge_config is None
+
+
+def test_logging_daemon_reads_the_docker_socket_read_only() -> None:
+    (mount,) = container(logging_spec()).mounts
+    assert (mount.type, mount.source, mount.target, mount.read_only) == ("bind", DOCKER_SOCKET, DOCKER_SOCKET, True)
+
+
+def test_logging_route_is_the_container_argument_when_configured() -> None:
+    assert container(logging_spec(DEV)).args is None
+    assert container(logging_spec(PROD)).args == ["syslog+tls://logs.example.com:6514"]
+
+
+def test_logging_daemon_is_small_and_restarts() -> None:
+    spec = logging_spec()
+    limits = spec.task_spec.resources.limits
+    assert (limits.nano_cpus, limits.memory_bytes) == (100_000_000, 64 * 1024 * 1024)
+    assert spec.task_spec.restart_policy.condition == "any"
+    health = container(spec).healthcheck
+    assert health.tests == ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/health"]
+
+
+# --- MySqlWithSecrets ----------------------------------------------------------------------------
+
+
+def test_mysql_file_variables_point_at_the_mounted_secrets() -> None:
+    spec = container(mysql_spec())
+    env = spec.env
+    mounts = {s.secret_id: s.file_name for s in spec.secrets}
+    assert env == {
+        "MYSQL_ROOT_PASSWORD_FILE": "/run/secrets/mysql-root-password",
+        "MYSQL_PASSWORD_FILE": "/run/secrets/mysql-user-password",
+        "MYSQL_USER": "wordpress",
+        "MYSQL_DATABASE": "wordpress",
+    }
+    assert mounts == {"root-id": env["MYSQL_ROOT_PASSWORD_FILE"], "user-id": env["MYSQL_PASSWORD_FILE"]}
+
+
+def test_mysql_secret_files_are_readable_by_the_image_user() -> None:
+    # The entrypoint drops to the mysql user before it reads the _FILE variables.
+    for secret in container(mysql_spec()).secrets:
+        assert (secret.file_uid, secret.file_gid, secret.file_mode) == ("0", "0", 0o444)
+
+
+def test_mysql_is_one_replica_on_the_private_network_under_its_alias_with_no_published_port() -> None:
+    spec = mysql_spec()
+    assert (spec.mode.replicated.replicas, spec.mode.global_) == (1, None)
+    (network,) = spec.task_spec.networks_advanceds
+    assert (network.id, network.aliases) == ("net-id", [MYSQL_ALIAS])
+    assert (spec.endpoint_spec.mode, spec.endpoint_spec.ports) == ("dnsrr", None)
+
+
+def test_mysql_data_lives_in_the_named_volume() -> None:
+    (mount,) = container(mysql_spec()).mounts
+    assert (mount.type, mount.source, mount.target, mount.read_only) == ("volume", "data-volume", DATA_DIR, None)
+
+
+def test_mysql_stays_on_the_data_node_when_one_is_configured() -> None:
+    assert mysql_constraints(DEV.placement_constraint, DEV.mysql) == ["node.labels.env==test"]
+    assert mysql_constraints(PROD.placement_constraint, PROD.mysql) == [
+        "node.labels.env==prod",
+        "node.hostname==swarm-db-1",
+    ]
+
+
+def test_mysql_health_check_probes_tcp_without_a_password() -> None:
+    health = container(mysql_spec()).healthcheck
+    assert health.tests[:3] == ["CMD", "mysqladmin", "ping"]
+    # The init server listens on no TCP port, so this stays unhealthy until the real server runs.
+    assert {"--protocol=tcp", "--host=127.0.0.1"} <= set(health.tests)
+    assert not any("password" in part.lower() or part.startswith("-p") for part in health.tests)
+    # Long enough for a first init of the data directory.
+    assert (health.start_period, health.interval, health.retries) == ("3m", "10s", 6)
+
+
+def test_mysql_updates_stop_first_and_up_waits_for_it() -> None:
+    spec = mysql_spec()
+    assert spec.update_config.order == "stop-first"
+    assert (spec.converge_config.delay, spec.converge_config.timeout) == ("5s", "10m")
+
+
+def test_mysql_network_is_an_encrypted_private_overlay() -> None:
+    network = mysql_network_args(encrypted=True)
+    assert (network.driver, network.attachable, network.options) == ("overlay", False, {"encrypted": "true"})
+    assert mysql_network_args(encrypted=False).options is None
+
+
+def test_password_inputs_change_only_with_the_generation() -> None:
+    assert password_keepers(1) == password_keepers(1) == {"generation": "1"}
+    assert password_keepers(2) != password_keepers(1)
+
+
+def test_password_alphabet_is_safe_in_files_shells_and_php() -> None:
+    assert not set(PASSWORD_SPECIALS) & set("'\"\\$`/ ")
+
+
+@pulumi.runtime.test
+def test_secret_data_is_standard_base64_and_stays_secret() -> pulumi.Output[None]:
+    # '?>~' encodes to '/' and '+' in the standard alphabet, '_' and '-' in the url-safe one;
+    # the provider decodes with base64.StdEncoding.
+    password = "p?>~>?>~x"
+    assert base64.b64encode(password.encode()) != base64.urlsafe_b64encode(password.encode())
+    data = secret_data(password)
+
+    def check(values: list[object]) -> None:
+        encoded, is_secret = values
+        assert encoded == "cD8+fj4/Pn54"
+        assert base64.b64decode(str(encoded), validate=True).decode() == password
+        assert is_secret is True
+
+    return pulumi.Output.all(data, pulumi.Output.from_input(data.is_secret())).apply(check)
+
+
+# --- WordPressSite -------------------------------------------------------------------------------
+
+
+def test_wordpress_is_wired_to_mysql_through_the_same_secret() -> None:
+    spec = container(wordpress_spec())
+    env = spec.env
+    (secret,) = spec.secrets
+    assert env == {
+        "WORDPRESS_DB_HOST": "mysql:3306",
+        "WORDPRESS_DB_USER": "wordpress",
+        "WORDPRESS_DB_NAME": "wordpress",
+        "WORDPRESS_DB_PASSWORD_FILE": "/run/secrets/wordpress-db-password",
+    }
+    assert (secret.secret_id, secret.file_name) == (USER_MOUNT.secret_id, env["WORDPRESS_DB_PASSWORD_FILE"])
+
+
+def test_wordpress_joins_the_database_network_without_an_alias() -> None:
+    (network,) = wordpress_spec().task_spec.networks_advanceds
+    assert (network.id, network.aliases) == ("net-id", None)
+
+
+@pytest.mark.parametrize(("settings", "port", "mode"), [(DEV, 30080, "host"), (PROD, 30000, "ingress")])
+def test_wordpress_publishes_the_configured_port(settings: StackSettings, port: int, mode: str) -> None:
+    spec = wordpress_spec(settings)
+    (published,) = spec.endpoint_spec.ports
+    assert (published.target_port, published.published_port, published.publish_mode, published.protocol) == (
+        80,
+        port,
+        mode,
+        "tcp",
+    )
+    assert (
+        site_url(settings.wordpress) == {30080: "http://localhost:30080/", 30000: "http://swarm-manager:30000/"}[port]
+    )
+
+
+def test_wordpress_content_is_in_a_volume() -> None:
+    (mount,) = container(wordpress_spec()).mounts
+    assert (mount.type, mount.source, mount.target) == ("volume", "content-volume", CONTENT_DIR)
+
+
+def test_wordpress_health_check_is_http_with_curl_and_outlasts_mysql_init() -> None:
+    health = container(wordpress_spec()).healthcheck
+    assert health.tests[:3] == ["CMD", "curl", "--fail"]
+    assert health.tests[-1] == "http://127.0.0.1/"
+    assert health.start_period == "4m"
+
+
+def test_wordpress_rolls_back_a_failed_update_and_up_waits_for_healthy_tasks() -> None:
+    spec = wordpress_spec(PROD)
+    update = spec.update_config
+    assert (update.order, update.failure_action, update.monitor) == ("start-first", "rollback", "30s")
+    assert spec.converge_config.timeout == "10m"
+    assert spec.mode.replicated.replicas == PROD.wordpress.replicas
+
+
+def test_host_mode_updates_stop_first_because_the_old_task_holds_the_port() -> None:
+    assert update_order(DEV.wordpress) == "stop-first"
+    assert update_order(dataclasses.replace(DEV.wordpress, publish_mode="ingress")) == "start-first"
+    assert wordpress_spec(DEV).update_config.order == "stop-first"
+
+
+@pytest.mark.parametrize("build", [logging_spec, mysql_spec, wordpress_spec])
+def test_every_service_has_exactly_one_mode_and_the_env_constraint(build: object) -> None:
+    spec: docker.ServiceArgs = build(PROD)
+    assert (spec.mode.global_ is True) != (spec.mode.replicated is not None)
+    assert spec.task_spec.placement.constraints[0] == "node.labels.env==prod"
+    assert container(spec).healthcheck is not None
+    assert spec.task_spec.resources.limits.memory_bytes
