@@ -152,9 +152,12 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
-def deploy(program: Callable[[], object], config: Mapping[str, Any], stack: str = "dev") -> Deployment:
-    """Runs `program` under mocks with `config` (decoded values) and returns what it declared."""
-    deployment = Deployment()
+def deploy(
+    program: Callable[[], object], config: Mapping[str, Any], stack: str = "dev", into: Deployment | None = None
+) -> Deployment:
+    """Runs `program` under mocks with `config` (decoded values) and returns what it declared
+    (also recorded in `into`, which stays readable when the program raises)."""
+    deployment = into if into is not None else Deployment()
     pulumi.runtime.set_all_config(as_cli_config(config))
     pulumi.runtime.set_mocks(
         FakeProviders(), project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(deployment)
@@ -181,9 +184,13 @@ def deploy(program: Callable[[], object], config: Mapping[str, Any], stack: str 
     return deployment
 
 
+def run_main() -> None:
+    runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+
 def deploy_stack(stack: str) -> Deployment:
     """The real __main__.py on a real stack file."""
-    return deploy(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"), stack_config(stack), stack)
+    return deploy(run_main, stack_config(stack), stack)
 
 
 def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:

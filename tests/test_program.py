@@ -1,0 +1,269 @@
+"""The real program on the real dev and prod stack files, under Pulumi's mock engine."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from functools import cache
+from typing import Any
+
+import pytest
+
+from components.settings import SettingsError, read_settings
+from tests.support import (
+    FAKE_PASSWORD,
+    STACKS,
+    Declared,
+    Deployment,
+    deploy,
+    deploy_stack,
+    run_main,
+    stack_config,
+    walk,
+)
+
+SERVICE = "docker:index/service:Service"
+SECRET = "docker:index/secret:Secret"
+NETWORK = "docker:index/network:Network"
+VOLUME = "docker:index/volume:Volume"
+PASSWORD = "random:index/randomPassword:RandomPassword"
+PROVIDER = "pulumi:providers:docker"
+EXPECTED_LABEL = {"dev": "test", "prod": "prod"}
+
+
+@cache
+def deployed(stack: str) -> Deployment:
+    return deploy_stack(stack)
+
+
+def service(stack: str, role: str) -> Declared:
+    return deployed(stack).one(SERVICE, {"logging": "logspout", "mysql": "mysql", "wordpress": "wordpress"}[role])
+
+
+def container(resource: Declared) -> dict[str, Any]:
+    return resource.inputs["taskSpec"]["containerSpec"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_declares_exactly_the_expected_resources(stack: str) -> None:
+    counts: dict[str, int] = {}
+    for resource in deployed(stack).resources:
+        counts[resource.type] = counts.get(resource.type, 0) + 1
+    assert counts == {
+        PROVIDER: 1,
+        "wordpress-swarm:logging:LoggingDaemon": 1,
+        "wordpress-swarm:mysql:MySqlWithSecrets": 1,
+        "wordpress-swarm:wordpress:WordPressSite": 1,
+        SERVICE: 3,
+        SECRET: 2,
+        PASSWORD: 2,
+        NETWORK: 1,
+        VOLUME: 2,
+    }
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_service_is_constrained_to_the_stack_environment(stack: str) -> None:
+    for role in ("logging", "mysql", "wordpress"):
+        constraints = service(stack, role).inputs["taskSpec"]["placement"]["constraints"]
+        assert constraints[0] == f"node.labels.env=={EXPECTED_LABEL[stack]}", role
+
+
+def test_changing_the_label_in_the_stack_file_moves_every_service() -> None:
+    moved = deploy(run_main, stack_config("dev") | {"envLabel": "blue"})
+    for resource in moved.of_type(SERVICE):
+        assert resource.inputs["taskSpec"]["placement"]["constraints"][0] == "node.labels.env==blue"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_modes_one_global_logger_and_replicated_services(stack: str) -> None:
+    assert service(stack, "logging").inputs["mode"] == {"global": True}
+    assert service(stack, "mysql").inputs["mode"] == {"replicated": {"replicas": 1}}
+    assert service(stack, "wordpress").inputs["mode"] == {"replicated": {"replicas": 1}}
+    assert "convergeConfig" not in service(stack, "logging").inputs
+    for role in ("mysql", "wordpress"):
+        assert service(stack, role).inputs["convergeConfig"] == {"delay": "5s", "timeout": "10m"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_secret_wiring_env_path_equals_mount_path_equals_intended_secret(stack: str) -> None:
+    deployment = deployed(stack)
+    secret_urn = {r.name: r for r in deployment.of_type(SECRET)}
+    root, user = secret_urn["db-root-password"], secret_urn["db-user-password"]
+    mysql, wordpress = container(service(stack, "mysql")), container(service(stack, "wordpress"))
+
+    def mounted(spec: dict[str, Any]) -> dict[str, str]:
+        return {s["fileName"]: s["secretId"] for s in spec["secrets"]}
+
+    mysql_mounts, wordpress_mounts = mounted(mysql), mounted(wordpress)
+    assert mysql_mounts[mysql["env"]["MYSQL_ROOT_PASSWORD_FILE"]] == "db-root-password-id"
+    assert mysql_mounts[mysql["env"]["MYSQL_PASSWORD_FILE"]] == "db-user-password-id"
+    # WordPress reads the very secret MySQL created its user with.
+    assert wordpress_mounts[wordpress["env"]["WORDPRESS_DB_PASSWORD_FILE"]] == "db-user-password-id"
+    assert {s["secretName"] for s in wordpress["secrets"]} == {"db-user-password-a1b2c3d"}
+    assert root.urn in service(stack, "mysql").dependencies
+    assert user.urn in service(stack, "wordpress").dependencies
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_secrets_hold_standard_base64_of_the_generated_password_marked_secret(stack: str) -> None:
+    for secret in deployed(stack).of_type(SECRET):
+        assert secret.inputs["data"] == base64.b64encode(FAKE_PASSWORD.encode()).decode()
+        assert "data" in secret.secret_paths
+        # No fixed name: create-before-replace can roll a new secret in beside the old.
+        assert "name" not in secret.inputs
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_plaintext_password_anywhere(stack: str) -> None:
+    deployment = deployed(stack)
+    for resource in deployment.resources:
+        if resource.type == PASSWORD:
+            continue
+        for path, value in walk(resource.inputs):
+            assert FAKE_PASSWORD not in str(value), f"{resource.name}.{path}"
+    assert FAKE_PASSWORD not in json.dumps(deployment.outputs)
+    assert "data" not in json.dumps(deployment.outputs)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_passwords_rotate_only_on_purpose(stack: str) -> None:
+    for password in deployed(stack).of_type(PASSWORD):
+        assert password.inputs["keepers"] == {"generation": "1"}
+        assert (password.inputs["length"], password.inputs["special"]) == (32, True)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_network_is_shared_by_id_and_mysql_answers_to_its_alias(stack: str) -> None:
+    network = deployed(stack).one(NETWORK)
+    assert network.inputs["driver"] == "overlay"
+    assert network.inputs["options"] == {"encrypted": "true"}
+    assert network.inputs["attachable"] is False
+    mysql_net = service(stack, "mysql").inputs["taskSpec"]["networksAdvanceds"]
+    wordpress_net = service(stack, "wordpress").inputs["taskSpec"]["networksAdvanceds"]
+    assert mysql_net == [{"id": "db-net-id", "aliases": ["mysql"]}]
+    assert wordpress_net == [{"id": "db-net-id"}]
+    assert container(service(stack, "wordpress"))["env"]["WORDPRESS_DB_HOST"] == "mysql:3306"
+
+
+@pytest.mark.parametrize(("stack", "port", "mode"), [("dev", 30080, "host"), ("prod", 30000, "ingress")])
+def test_ports_only_wordpress_publishes(stack: str, port: int, mode: str) -> None:
+    assert service(stack, "wordpress").inputs["endpointSpec"]["ports"] == [
+        {"targetPort": 80, "publishedPort": port, "publishMode": mode, "protocol": "tcp"}
+    ]
+    assert service(stack, "mysql").inputs["endpointSpec"] == {"mode": "dnsrr"}
+    assert "endpointSpec" not in service(stack, "logging").inputs
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_volumes_hold_mysql_data_and_wordpress_content(stack: str) -> None:
+    volumes = {v.name: v for v in deployed(stack).of_type(VOLUME)}
+    assert container(service(stack, "mysql"))["mounts"] == [
+        {"type": "volume", "source": "db-data-a1b2c3d", "target": "/var/lib/mysql"}
+    ]
+    assert container(service(stack, "wordpress"))["mounts"] == [
+        {"type": "volume", "source": "site-content-a1b2c3d", "target": "/var/www/html/wp-content"}
+    ]
+    assert {name: v.inputs["driver"] for name, v in volumes.items()} == {"db-data": "local", "site-content": "local"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_health_checks_on_every_service(stack: str) -> None:
+    checks = {role: container(service(stack, role))["healthcheck"] for role in ("logging", "mysql", "wordpress")}
+    assert checks["mysql"]["tests"][1:3] == ["mysqladmin", "ping"]
+    assert checks["wordpress"]["tests"][1] == "curl"
+    assert checks["logging"]["tests"][1] == "wget"
+    # WordPress waits out MySQL's first init before its failures count.
+    assert checks["mysql"]["startPeriod"] == "3m"
+    assert checks["wordpress"]["startPeriod"] == "4m"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_update_policies(stack: str) -> None:
+    mysql, wordpress = service(stack, "mysql").inputs, service(stack, "wordpress").inputs
+    assert mysql["updateConfig"]["order"] == "stop-first"
+    assert wordpress["updateConfig"]["failureAction"] == "rollback"
+    assert wordpress["updateConfig"]["order"] == {"dev": "stop-first", "prod": "start-first"}[stack]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_wordpress_deploys_in_parallel_with_mysql(stack: str) -> None:
+    deployment = deployed(stack)
+    mysql, wordpress = service(stack, "mysql"), service(stack, "wordpress")
+    waits_for = deployment.transitive_dependencies(wordpress)
+    assert mysql.urn not in waits_for
+    mysql_component = deployment.one("wordpress-swarm:mysql:MySqlWithSecrets")
+    # Depending on the component would mean waiting for all its children, MySQL included.
+    assert mysql_component.urn not in waits_for
+    # Only what WordPress really reads: its volume, the network, the password and what makes it.
+    assert {deployment.by_urn(urn).name for urn in waits_for} == {"site-content", "db-net", "db-user-password"}
+    assert {deployment.by_urn(urn).type for urn in waits_for} == {VOLUME, NETWORK, SECRET, PASSWORD}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_components_parent_their_children_and_use_the_explicit_provider(stack: str) -> None:
+    deployment = deployed(stack)
+    provider = deployment.one(PROVIDER)
+    components = {r.urn: r for r in deployment.resources if r.type.startswith("wordpress-swarm:")}
+    assert {r.type for r in components.values()} == {
+        "wordpress-swarm:logging:LoggingDaemon",
+        "wordpress-swarm:mysql:MySqlWithSecrets",
+        "wordpress-swarm:wordpress:WordPressSite",
+    }
+    for resource in deployment.resources:
+        if resource.type.startswith("docker:"):
+            assert resource.parent in components, resource.name
+            assert resource.provider.startswith(provider.urn + "::"), resource.name
+        if resource.type == PASSWORD:
+            assert components[resource.parent].type == "wordpress-swarm:mysql:MySqlWithSecrets"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_provider_points_at_the_stack_docker_host(stack: str) -> None:
+    provider = deployed(stack).one(PROVIDER)
+    assert (
+        provider.inputs["host"] == {"dev": "unix:///var/run/docker.sock", "prod": "ssh://deploy@swarm-manager"}[stack]
+    )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_outputs(stack: str) -> None:
+    outputs = deployed(stack).outputs
+    assert outputs == {
+        "envLabel": EXPECTED_LABEL[stack],
+        "url": {"dev": "http://localhost:30080/", "prod": "http://swarm-manager:30000/"}[stack],
+        "publishMode": {"dev": "host", "prod": "ingress"}[stack],
+        "wordpressService": "site-wordpress-a1b2c3d",
+        "mysqlService": "db-mysql-a1b2c3d",
+        "loggingService": "logging-logspout-a1b2c3d",
+        "mysqlSecrets": ["db-root-password-a1b2c3d", "db-user-password-a1b2c3d"],
+        "wordpressSecrets": ["db-user-password-a1b2c3d"],
+    }
+    assert deployed(stack).secret_outputs == set()
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("envLabel", "", "wordpress-swarm:envLabel"),
+        ("wordpress", {"replicas": -1}, "wordpress-swarm:wordpress.replicas"),
+        ("wordpress", {"port": 70000}, "wordpress-swarm:wordpress.port"),
+        ("mysql", {"image": "mysql"}, "wordpress-swarm:mysql.image"),
+        ("logging", {"colour": "red"}, "wordpress-swarm:logging.colour"),
+    ],
+)
+def test_bad_config_fails_before_any_resource_is_declared(key: str, value: Any, message: str) -> None:
+    attempted = Deployment()
+    with pytest.raises(SettingsError, match=message):
+        deploy(run_main, stack_config("dev") | {key: value}, into=attempted)
+    assert attempted.resources == []
+
+
+def test_bad_json_in_a_structured_key_is_named() -> None:
+    class RawConfig:
+        def get(self, key: str) -> str | None:
+            return {"envLabel": "test", "wordpress": "{not json"}.get(key)
+
+    with pytest.raises(SettingsError, match=re.escape("wordpress-swarm:wordpress: got '{not json'")):
+        read_settings(RawConfig())  # pyright: ignore[reportArgumentType]
