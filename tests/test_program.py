@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from components.settings import SettingsError, read_settings
+from tests.provider_rules import provider_violations
 from tests.support import (
     FAKE_PASSWORD,
     STACKS,
@@ -267,3 +268,10 @@ def test_bad_json_in_a_structured_key_is_named() -> None:
 
     with pytest.raises(SettingsError, match=re.escape("wordpress-swarm:wordpress: got '{not json'")):
         read_settings(RawConfig())  # pyright: ignore[reportArgumentType]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_input_passes_the_provider_and_daemon_rules(stack: str) -> None:
+    # The mock engine validates nothing; `pulumi preview` and Docker do.
+    for resource in deployed(stack).resources:
+        assert provider_violations(resource.type, resource.inputs) == [], resource.name
