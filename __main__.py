@@ -5,17 +5,20 @@ import pulumi_docker as docker
 
 from components.logging_daemon import LoggingDaemon, LoggingDaemonArgs
 from components.mysql import MySqlWithSecrets, MySqlWithSecretsArgs
+from components.node_labels import node_env_labels
 from components.settings import read_settings
 from components.wordpress import WordPressSite, WordPressSiteArgs
+from swarmops.preflight import preflight
 
 settings = read_settings()
+preflight(settings)
 
 swarm = docker.Provider(
     "swarm",
     host=settings.docker_host,
     ssh_opts=list(settings.docker_ssh_opts) or None,
 )
-on_swarm = pulumi.ResourceOptions(providers=[swarm])
+on_swarm = pulumi.ResourceOptions(providers=[swarm], depends_on=node_env_labels(settings))
 
 logging = LoggingDaemon(
     "logging",

@@ -10,6 +10,7 @@ import argparse
 import sys
 
 import docker
+from docker.errors import DockerException
 from docker.models.nodes import Node
 
 ENV_LABEL_KEY = "env"
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for action in prepare_lab(docker.from_env(), options.label, options.advertise_addr):
             print(f"lab: {action}")
-    except (LabError, docker.errors.DockerException) as error:
+    except (LabError, DockerException) as error:
         print(f"lab: {error}", file=sys.stderr)
         return 1
     return 0

@@ -18,7 +18,8 @@ import yaml
 from pulumi.runtime import mocks, rpc
 from pulumi.runtime.settings import get_root_resource
 
-from components.settings import PROJECT
+from components.settings import PROJECT, StackSettings
+from swarmops.preflight import FactSource, NodeFacts, SwarmFacts, facts_from
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "prod")
@@ -152,11 +153,23 @@ def _unwrap(value: Any) -> Any:
     return value
 
 
+def ready_swarm(settings: StackSettings) -> SwarmFacts:
+    """A swarm that passes preflight: a manager plus every node the settings name, all labelled for them."""
+    names = {"manager-1", *settings.node_labels.nodes, *filter(None, [settings.mysql.data_node])}
+    nodes = tuple(NodeFacts(f"id-{n}", n, "ready", "active", {"env": settings.env_label}) for n in sorted(names))
+    return SwarmFacts(docker_host=settings.docker_host, swarm_state="active", is_manager=True, nodes=nodes)
+
+
 def deploy(
-    program: Callable[[], object], config: Mapping[str, Any], stack: str = "dev", into: Deployment | None = None
+    program: Callable[[], object],
+    config: Mapping[str, Any],
+    stack: str = "dev",
+    into: Deployment | None = None,
+    swarm: FactSource = ready_swarm,
 ) -> Deployment:
     """Runs `program` under mocks with `config` (decoded values) and returns what it declared
-    (also recorded in `into`, which stays readable when the program raises)."""
+    (also recorded in `into`, which stays readable when the program raises). Preflight sees
+    `swarm` instead of a Docker host."""
     deployment = into if into is not None else Deployment()
     pulumi.runtime.set_all_config(as_cli_config(config))
     pulumi.runtime.set_mocks(
@@ -180,7 +193,8 @@ def deploy(
 
         return pulumi.Output.all(*outputs.values(), secrecy()).apply(collect)
 
-    run()
+    with facts_from(swarm):
+        run()
     return deployment
 
 

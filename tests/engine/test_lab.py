@@ -29,7 +29,8 @@ def env_of(engine: docker.DockerClient, node_id: str) -> str | None:
 def test_labels_the_local_node_once(engine: docker.DockerClient, own_node_without_env: str) -> None:
     first = prepare_lab(engine, "wpswarm-lab")
     assert env_of(engine, own_node_without_env) == "wpswarm-lab"
-    assert first[-1].startswith("labelled node ") and first[-1].endswith(" env=wpswarm-lab")
+    assert first[-1].startswith("labelled node ")
+    assert first[-1].endswith(" env=wpswarm-lab")
     second = prepare_lab(engine, "wpswarm-lab")
     assert second[-1].endswith("already carries env=wpswarm-lab")
 

@@ -1,0 +1,331 @@
+"""Node labels as code: the docker work on real engines, the provider's rules, and the wiring.
+
+On the shared engine every test uses its own label key (`wpswarm.test.env-<case>`), never `env`:
+other people's stacks and tests read `env` on the same node. The provider methods are called
+directly (Pulumi's dynamic-provider process is not available without the CLI).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from pulumi.dynamic.dynamic import serialize_provider
+
+from components.node_labels import (
+    LabelledNode,
+    NodeEnvLabelProvider,
+    NodeLabelError,
+    apply_labels,
+    find_node_ids,
+    read_labels,
+    remove_labels,
+)
+from tests.support import deploy_stack
+
+from . import harness
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE_ENV_LABEL = "pulumi-python:dynamic/wordpress-swarm:NodeEnvLabel"
+HOST_DOCKER_URL = os.environ.get("DOCKER_HOST") or harness.DOCKER_SOCKET
+
+
+def node_label(client: docker.DockerClient, node_id: str, key: str) -> str | None:
+    labels: dict[str, str] = client.nodes.get(node_id).attrs["Spec"].get("Labels") or {}
+    return labels.get(key)
+
+
+@pytest.fixture
+def label_key() -> str:
+    """A label key of this test alone."""
+    return f"wpswarm.test.env-{uuid.uuid4().hex[:8]}"
+
+
+def remove_key_everywhere(client: docker.DockerClient, key: str) -> None:
+    for node in client.nodes.list():
+        if key in (node.attrs["Spec"].get("Labels") or {}):
+            harness.set_node_labels(client, str(node.id), {key: None})
+
+
+@pytest.fixture
+def host_engine(engine: docker.DockerClient, label_key: str) -> Iterator[docker.DockerClient]:
+    """The shared engine; the test's label key is gone from its node afterwards."""
+    yield engine
+    remove_key_everywhere(engine, label_key)
+
+
+@pytest.fixture
+def netns_engine(netns_swarm: harness.NetnsSwarm, label_key: str) -> Iterator[docker.DockerClient]:
+    """The netns swarm's manager; the test's label key is gone from its nodes afterwards."""
+    yield netns_swarm.client
+    remove_key_everywhere(netns_swarm.client, label_key)
+
+
+def this_node(client: docker.DockerClient) -> tuple[str, str]:
+    """(id, hostname) of the node the client talks to."""
+    node_id = str(client.info()["Swarm"]["NodeID"])
+    return node_id, str(client.nodes.get(node_id).attrs["Description"]["Hostname"])
+
+
+# --------------------------------------------------------------------------- #
+# without an engine: name resolution, the provider's diff, pickling, wiring
+# --------------------------------------------------------------------------- #
+
+NODES = [("abc123", "web-1"), ("abd456", "web-2"), ("xyz789", "db-1"), ("xyz000", "db-1")]
+
+
+@pytest.mark.parametrize(
+    ("name", "ids"),
+    [
+        ("abc123", ["abc123"]),  # an exact ID
+        ("web-2", ["abd456"]),  # a hostname
+        ("abc", ["abc123"]),  # a unique ID prefix, as the docker CLI accepts
+        ("ab", ["abc123", "abd456"]),  # an ambiguous prefix
+        ("db-1", ["xyz789", "xyz000"]),  # two nodes with one hostname
+        ("nope", []),
+    ],
+)
+def test_names_resolve_like_the_docker_cli(name: str, ids: list[str]) -> None:
+    assert find_node_ids(name, NODES) == ids
+
+
+def state(value: str = "test", names: tuple[str, ...] = ("vm",), **overrides: Any) -> dict[str, Any]:
+    inputs: dict[str, Any] = {
+        "docker_host": "unix:///var/run/docker.sock",
+        "ssh_opts": [],
+        "node_names": list(names),
+        "value": value,
+        "take_over": False,
+        "label_key": "env",
+    } | overrides
+    return inputs | {"nodes": [{"name": n, "id": f"id-{n}", "hostname": n, "value": value} for n in names]}
+
+
+def test_diff_nothing_changed() -> None:
+    olds = state()
+    news = {k: v for k, v in olds.items() if k != "nodes"}
+    diff = NodeEnvLabelProvider().diff("id", olds, news)
+    assert diff.changes is False
+    assert diff.replaces == []
+
+
+@pytest.mark.parametrize(
+    "news",
+    [
+        state(value="staging"),  # the stack's envLabel changed: relabel in place
+        state(names=("vm", "vm2")),  # a node added
+        state(take_over=True),
+        state(ssh_opts=["-o", "ConnectTimeout=5"]),
+    ],
+)
+def test_diff_updates_in_place(news: dict[str, Any]) -> None:
+    diff = NodeEnvLabelProvider().diff("id", state(), news)
+    assert diff.changes is True
+    assert diff.replaces == []
+
+
+@pytest.mark.parametrize("changed", [{"docker_host": "ssh://deploy@elsewhere"}, {"label_key": "tier"}])
+def test_diff_replaces_on_another_swarm_or_key_deleting_first(changed: dict[str, str]) -> None:
+    diff = NodeEnvLabelProvider().diff("id", state(), state() | changed)
+    assert diff.changes is True
+    assert diff.replaces == list(changed)
+    assert diff.delete_before_replace is True
+
+
+def test_diff_sees_drift_recorded_by_refresh() -> None:
+    refreshed = state()
+    refreshed["nodes"][0]["value"] = "prod"  # someone relabelled the node by hand
+    assert NodeEnvLabelProvider().diff("id", refreshed, state()).changes is True
+
+
+def test_the_provider_pickles_by_reference_and_loads_in_a_fresh_process() -> None:
+    # Pulumi's dynamic-provider process starts in the project directory and unpickles this.
+    blob = serialize_provider(NodeEnvLabelProvider())
+    assert len(base64.b64decode(blob)) < 200, "pickled by value: a rename of the module would not break it"
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import base64, sys, dill; p = dill.loads(base64.b64decode(sys.argv[1])); "
+            "print(type(p).__qualname__, 'pulumi_docker' in sys.modules)",
+            blob,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert loaded.stdout.split() == ["NodeEnvLabelProvider", "False"]
+
+
+def test_ssh_options_reach_the_ssh_client_the_sdk_runs() -> None:
+    # In a child process: the wrapper goes first on PATH for the rest of the process.
+    script = (
+        "import subprocess\n"
+        "from components.node_labels import _put_ssh_with_options_on_path\n"
+        "_put_ssh_with_options_on_path(('-o', 'ConnectTimeout=7', '-o', 'StrictHostKeyChecking=yes'))\n"
+        "print(subprocess.run(['ssh', '-G', 'swarm-manager'], capture_output=True, text=True, check=True).stdout)\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert "connecttimeout 7" in shown
+    assert "stricthostkeychecking true" in shown
+
+
+def test_prod_declares_the_label_resource_and_every_component_waits_for_it() -> None:
+    deployment = deploy_stack("prod")
+    labels = deployment.one(NODE_ENV_LABEL)
+    assert {k: v for k, v in labels.inputs.items() if k != "__provider"} == {
+        "docker_host": "ssh://deploy@swarm-manager",
+        "ssh_opts": [],
+        "node_names": ["swarm-web-1", "swarm-web-2", "swarm-db-1"],
+        "value": "prod",
+        "take_over": False,
+        "label_key": "env",
+    }
+    components = [r for r in deployment.resources if not r.custom]
+    assert {r.type.rpartition(":")[2] for r in components} == {"LoggingDaemon", "MySqlWithSecrets", "WordPressSite"}
+    assert all(labels.urn in r.dependencies for r in components)
+
+
+def test_dev_declares_no_label_resource() -> None:
+    assert deploy_stack("dev").of_type(NODE_ENV_LABEL) == []
+
+
+# --------------------------------------------------------------------------- #
+# the shared single-node engine
+# --------------------------------------------------------------------------- #
+
+
+def test_labels_are_set_by_hostname_or_id_and_read_back(host_engine: docker.DockerClient, label_key: str) -> None:
+    node_id, hostname = this_node(host_engine)
+    labelled = apply_labels(host_engine, [hostname], "test", key=label_key)
+    assert labelled == {hostname: LabelledNode(hostname, node_id, hostname, "test")}
+    assert node_label(host_engine, node_id, label_key) == "test"
+    # Idempotent, and the node ID names the same node.
+    assert apply_labels(host_engine, [node_id], "test", key=label_key)[node_id].value == "test"
+    assert read_labels(host_engine, [hostname, "no-such-node"], key=label_key) == {
+        hostname: LabelledNode(hostname, node_id, hostname, "test"),
+        "no-such-node": LabelledNode("no-such-node", None, None, None),
+    }
+
+
+def test_a_hand_made_change_shows_as_drift(host_engine: docker.DockerClient, label_key: str) -> None:
+    node_id, hostname = this_node(host_engine)
+    provider = NodeEnvLabelProvider()
+    inputs = state(names=(hostname,), docker_host=HOST_DOCKER_URL, label_key=label_key)
+    del inputs["nodes"]
+    created = provider.create(dict(inputs))
+    assert created.outs is not None
+    assert created.outs["nodes"] == [{"name": hostname, "id": node_id, "hostname": hostname, "value": "test"}]
+    assert provider.diff(created.id, created.outs, inputs).changes is False
+
+    harness.set_node_labels(host_engine, node_id, {label_key: "by-hand"})
+    assert read_labels(host_engine, [hostname], key=label_key)[hostname].value == "by-hand"
+    refreshed = provider.read(created.id, created.outs)
+    assert refreshed.outs is not None
+    assert refreshed.outs["nodes"][0]["value"] == "by-hand"
+    assert provider.diff(created.id, refreshed.outs, inputs).changes is True
+
+    # `pulumi up` after the refresh: the label holds another value now, so it is refused...
+    with pytest.raises(NodeLabelError, match=re.escape("wordpress-swarm:nodes.takeOver")):
+        provider.update(created.id, refreshed.outs, inputs)
+    # ... unless the stack takes the node over.
+    provider.update(created.id, refreshed.outs, inputs | {"take_over": True})
+    assert node_label(host_engine, node_id, label_key) == "test"
+
+
+def test_another_environments_node_is_refused_unless_taken_over(
+    host_engine: docker.DockerClient, label_key: str
+) -> None:
+    node_id, hostname = this_node(host_engine)
+    harness.set_node_labels(host_engine, node_id, {label_key: "prod"})
+    with pytest.raises(NodeLabelError) as refused:
+        apply_labels(host_engine, [hostname], "test", key=label_key)
+    message = str(refused.value)
+    assert hostname in message
+    assert f"{label_key}=prod" in message
+    assert "wordpress-swarm:nodes.takeOver" in message
+    assert node_label(host_engine, node_id, label_key) == "prod"
+
+    apply_labels(host_engine, [hostname], "test", take_over=True, key=label_key)
+    assert node_label(host_engine, node_id, label_key) == "test"
+
+
+def test_an_unknown_node_is_refused(host_engine: docker.DockerClient, label_key: str) -> None:
+    with pytest.raises(NodeLabelError, match="'no-such-node', which is no node of this swarm"):
+        apply_labels(host_engine, ["no-such-node"], "test", key=label_key)
+
+
+def test_removal_only_takes_a_label_that_still_holds_our_value(
+    host_engine: docker.DockerClient, label_key: str
+) -> None:
+    node_id, hostname = this_node(host_engine)
+    apply_labels(host_engine, [hostname], "test", key=label_key)
+    harness.set_node_labels(host_engine, node_id, {label_key: "staging"})
+    assert remove_labels(host_engine, [node_id], "test", key=label_key) == []
+    assert node_label(host_engine, node_id, label_key) == "staging"
+
+    harness.set_node_labels(host_engine, node_id, {label_key: "test"})
+    assert remove_labels(host_engine, [node_id, "gone-node-id"], "test", key=label_key) == [node_id]
+    assert node_label(host_engine, node_id, label_key) is None
+
+
+# --------------------------------------------------------------------------- #
+# the 3-node netns swarm
+# --------------------------------------------------------------------------- #
+
+
+def test_a_refusal_changes_no_node(
+    netns_swarm: harness.NetnsSwarm, netns_engine: docker.DockerClient, label_key: str
+) -> None:
+    n1, n2, n3 = netns_swarm.nodes
+    harness.set_node_labels(netns_engine, n3.node_id, {label_key: "prod"})
+    with pytest.raises(NodeLabelError, match=n3.hostname):
+        apply_labels(netns_engine, [n1.hostname, n2.hostname, n3.hostname], "test", key=label_key)
+    assert [node_label(netns_engine, n.node_id, label_key) for n in (n1, n2, n3)] == [None, None, "prod"]
+
+
+def test_the_provider_lifecycle_across_nodes(
+    netns_swarm: harness.NetnsSwarm, netns_engine: docker.DockerClient, label_key: str
+) -> None:
+    n1, n2, n3 = netns_swarm.nodes
+    provider = NodeEnvLabelProvider()
+    inputs = state(names=(n1.hostname, n2.node_id), docker_host=netns_swarm.manager.base_url, label_key=label_key)
+    del inputs["nodes"]
+
+    def labels() -> list[str | None]:
+        return [node_label(netns_engine, n.node_id, label_key) for n in (n1, n2, n3)]
+
+    created = provider.create(dict(inputs))
+    assert created.outs is not None
+    assert labels() == ["test", "test", None]
+
+    # A node dropped from the list loses the label, a node added gains it.
+    moved = inputs | {"node_names": [n1.hostname, n3.hostname]}
+    updated = provider.update(created.id, created.outs, moved)
+    assert updated.outs is not None
+    assert labels() == ["test", None, "test"]
+
+    # The stack's envLabel changed: its own old value is no other environment's.
+    renamed = moved | {"value": "staging"}
+    assert provider.diff(created.id, updated.outs, renamed).replaces == []
+    relabelled = provider.update(created.id, updated.outs, renamed)
+    assert relabelled.outs is not None
+    assert labels() == ["staging", None, "staging"]
+
+    # Delete leaves a node someone relabelled since.
+    harness.set_node_labels(netns_engine, n3.node_id, {label_key: "by-hand"})
+    provider.delete(created.id, relabelled.outs)
+    assert labels() == [None, None, "by-hand"]
