@@ -1,0 +1,409 @@
+"""`python -m swarmops.verify` against real swarms, on a busybox stand-in shaped like the product.
+
+The stand-in has the product's three services and labels: a global 'logging' constrained to
+node.labels.env==<label>, a replicated 'mysql' with a health check, two secrets mounted at
+/run/secrets/... and no published port (dnsrr), and a replicated 'wordpress' (busybox httpd) with
+a secret and a published port. WordPress publishes in host mode: the ingress routing mesh needs
+IPVS, which this machine's kernel lacks, so an ingress port would never answer here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import io
+import json
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+from docker.errors import DockerException
+from docker.types import EndpointSpec, Healthcheck, SecretReference, ServiceMode
+
+from swarmops import verify
+
+from . import harness
+
+SECOND = 1_000_000_000  # docker API durations are nanoseconds
+STACK = "verify-standin"
+COMMON: dict[str, Any] = {"init": True, "stop_grace_period": 1 * SECOND}  # init forwards SIGTERM: fast stops
+# Passes once the secret is mounted, so a healthy mysql also proves the mount.
+MYSQL_HEALTHY = Healthcheck(
+    test=["CMD", "test", "-s", "/run/secrets/mysql-root-password"], interval=1 * SECOND, timeout=2 * SECOND, retries=2
+)
+MYSQL_UNHEALTHY = Healthcheck(test=["CMD", "false"], interval=1 * SECOND, timeout=2 * SECOND, retries=1)
+FAST_HTTP = ["--http-attempts", "3", "--http-delay", "0.5", "--http-timeout", "2"]
+
+
+@dataclass(frozen=True)
+class StandIn:
+    outputs: dict[str, Any]
+    logging: str
+    mysql: str
+    wordpress: str
+
+
+def deploy_standin(
+    client: docker.DockerClient,
+    image: str,
+    res: harness.TestResources,
+    env_label: str,
+    *,
+    url_host: str = "127.0.0.1",
+    mysql_health: Healthcheck = MYSQL_HEALTHY,
+    logging_constraints: Sequence[str] = (),
+    wordpress_constraints: Sequence[str] = (),
+    host_network: bool = False,
+) -> StandIn:
+    placement = f"node.labels.env=={env_label}"
+    port = harness.free_tcp_port()
+
+    # Task containers are not given the case labels: the harness's cleanup force-removes labelled
+    # containers and fails (409 "removal already in progress") on those swarm is already removing.
+    def labels(role: str) -> dict[str, str]:
+        return {**res.labels, verify.ROLE_LABEL: role, verify.STACK_LABEL: STACK}
+
+    root = client.secrets.create(name=res.name("db-root"), data=b"not-a-real-password-1", labels=res.labels)
+    user = client.secrets.create(name=res.name("db-user"), data=b"not-a-real-password-2", labels=res.labels)
+
+    def mount(secret: Any, file: str) -> SecretReference:
+        return SecretReference(str(secret.id), str(secret.name), filename=f"/run/secrets/{file}", mode=0o444)
+
+    logging = client.services.create(
+        image,
+        ["sleep", "3600"],
+        name=res.name("logging"),
+        labels=labels("logging"),
+        mode=ServiceMode("global"),
+        constraints=[placement, *logging_constraints],
+        **COMMON,
+    )
+    mysql = client.services.create(
+        image,
+        ["sleep", "3600"],
+        name=res.name("mysql"),
+        labels=labels("mysql"),
+        mode=ServiceMode("replicated", replicas=1),
+        constraints=[placement],
+        endpoint_spec=EndpointSpec(mode="dnsrr"),
+        healthcheck=mysql_health,
+        secrets=[mount(root, "mysql-root-password"), mount(user, "mysql-user-password")],
+        **COMMON,
+    )
+    # The netns nodes' dockerd runs with --bridge none, so a host-mode port is never mapped there:
+    # on the node's host network, httpd listens on the published port number itself.
+    target = port if host_network else 8080
+    # The SDK's type stubs say str; the API wants integer ports.
+    published: Any = {port: (target, "tcp", "host")}
+    wordpress = client.services.create(
+        image,
+        ["httpd", "-f", "-p", str(target), "-h", "/www"],
+        name=res.name("wordpress"),
+        labels=labels("wordpress"),
+        mode=ServiceMode("replicated", replicas=1),
+        constraints=[placement, *wordpress_constraints],
+        endpoint_spec=EndpointSpec(ports=published),
+        networks=["host"] if host_network else None,
+        secrets=[mount(user, "wordpress-db-password")],
+        **COMMON,
+    )
+    outputs = {
+        "envLabel": env_label,
+        "url": f"http://{url_host}:{port}/",
+        "publishMode": "host",
+        "loggingService": str(logging.name),
+        "mysqlService": str(mysql.name),
+        "wordpressService": str(wordpress.name),
+        "mysqlSecrets": [str(root.name), str(user.name)],
+        "wordpressSecrets": [str(user.name)],
+    }
+    return StandIn(outputs, str(logging.name), str(mysql.name), str(wordpress.name))
+
+
+def run_verify(outputs: Mapping[str, Any], tmp_path: Path, docker_host: str | None, *extra: str) -> tuple[int, str]:
+    """The real command line, outputs from a file as an operator would save them."""
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(outputs))
+    out, err = io.StringIO(), io.StringIO()
+    args = ["--outputs", str(path), *(["--docker-host", docker_host] if docker_host else []), *extra]
+    code = verify.main(args, stdout=out, stderr=err)
+    assert not err.getvalue(), err.getvalue()
+    return code, out.getvalue()
+
+
+def rows_of(text: str) -> dict[tuple[str, str], dict[str, str]]:
+    """JSON rows keyed by (check, role or 'http')."""
+    rows: list[dict[str, str]] = json.loads(text)["rows"]
+    return {(r["check"], r["target"].split()[0] if r["check"] != "http" else "http"): r for r in rows}
+
+
+def failing(rows: Mapping[tuple[str, str], Mapping[str, str]]) -> set[tuple[str, str]]:
+    return {key for key, row in rows.items() if row["status"] != "PASS"}
+
+
+EXPECTED_ROWS = {
+    ("service", "logging"),
+    ("converged", "logging"),
+    ("placement", "logging"),
+    ("service", "mysql"),
+    ("converged", "mysql"),
+    ("healthy", "mysql"),
+    ("ports", "mysql"),
+    ("secrets", "mysql"),
+    ("service", "wordpress"),
+    ("converged", "wordpress"),
+    ("published", "wordpress"),
+    ("secrets", "wordpress"),
+    ("http", "http"),
+}
+
+
+#: Serialises the tests that label the machine's (shared) node across concurrent pytest runs.
+ENV_LABEL_LOCK = Path(tempfile.gettempdir()) / "wpswarm-verify-env-label.lock"
+
+
+@contextlib.contextmanager
+def shared_node_lock(timeout: float = 180) -> Iterator[None]:
+    with ENV_LABEL_LOCK.open("a") as handle:
+        harness.wait_for(
+            lambda: _try_lock(handle.fileno()), timeout=timeout, interval=0.5, what=f"the lock {ENV_LABEL_LOCK}"
+        )
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _env_label(client: docker.DockerClient, node_id: str) -> str | None:
+    return (client.nodes.get(node_id).attrs["Spec"].get("Labels") or {}).get("env")
+
+
+@contextlib.contextmanager
+def env_label_on(client: docker.DockerClient, node_ids: Sequence[str], value: str) -> Iterator[None]:
+    """Labels nodes env=<value> for the test; removes the label afterwards if it is still ours.
+    A node labelled env by someone else is left alone: wait a while for it to be freed, then skip."""
+    try:
+        harness.wait_for(
+            lambda: all(_env_label(client, n) is None for n in node_ids), timeout=60, interval=1, what="free env label"
+        )
+    except TimeoutError:
+        taken = {n[:12]: _env_label(client, n) for n in node_ids}
+        pytest.skip(f"node(s) already labelled env by someone else {taken}; not overwriting")
+    try:
+        for node_id in node_ids:
+            harness.set_node_labels(client, node_id, {"env": value})
+        yield
+    finally:
+        for node_id in node_ids:
+            with contextlib.suppress(DockerException):
+                if _env_label(client, node_id) == value:
+                    harness.set_node_labels(client, node_id, {"env": None})
+
+
+def scale(client: docker.DockerClient, service: str, replicas: int) -> None:
+    """`docker service scale`: the current spec with only the replica count changed. (The SDK's
+    Service.scale sends the spec with the daemon's defaults filled in, which differs from the
+    stored one and rolls every task.)"""
+    api = client.api
+    raw = api.inspect_service(service)
+    spec = raw["Spec"]
+    spec["Mode"]["Replicated"]["Replicas"] = replicas
+    url = f"{api.base_url}/v{api.api_version}/services/{raw['ID']}/update"
+    api.post(url, json=spec, params={"version": raw["Version"]["Index"]}).raise_for_status()
+
+
+def local_node_id(client: docker.DockerClient) -> str:
+    return str(client.info()["Swarm"]["NodeID"])
+
+
+def wait_until_rows(
+    client: docker.DockerClient, standin: StandIn, predicate: Any, what: str, timeout: float = 60
+) -> list[verify.Row]:
+    """Polls the gathered facts (no HTTP) until the evaluated rows satisfy `predicate`."""
+    expected = verify.parse_outputs(standin.outputs)
+    no_http = verify.HttpResult(standin.outputs["url"], 200, None, 1, 0.0)
+
+    def probe() -> list[verify.Row] | None:
+        rows = verify.evaluate(expected, verify.gather_facts(client, expected), no_http)
+        return rows if predicate(rows) else None
+
+    return harness.wait_for(probe, timeout=timeout, interval=0.5, what=what)
+
+
+def row(rows: Sequence[verify.Row], check: str, role: str) -> verify.Row:
+    return next(r for r in rows if r.check == check and r.target.startswith(f"{role} "))
+
+
+# --------------------------------------------------------------------------- single-node engine
+
+
+@pytest.fixture
+def env_value(engine: docker.DockerClient, engine_resources: harness.TestResources) -> Iterator[str]:
+    value = f"verify-{engine_resources.case_id}"
+    with shared_node_lock(), env_label_on(engine, [local_node_id(engine)], value):
+        yield value
+
+
+def deploy_converged(
+    engine: docker.DockerClient, image: str, res: harness.TestResources, env_value: str, **kwargs: Any
+) -> StandIn:
+    standin = deploy_standin(engine, image, res, env_value, **kwargs)
+    harness.wait_running(engine, standin.logging, 1)
+    harness.wait_running(engine, standin.wordpress, 1)
+    return standin
+
+
+def test_healthy_standin_passes_every_check(
+    engine: docker.DockerClient,
+    busybox_image: str,
+    engine_resources: harness.TestResources,
+    env_value: str,
+    tmp_path: Path,
+) -> None:
+    standin = deploy_converged(engine, busybox_image, engine_resources, env_value)
+    harness.wait_running(engine, standin.mysql, 1)
+
+    code, text = run_verify(standin.outputs, tmp_path, None, "--json", *FAST_HTTP)
+    rows = rows_of(text)
+    assert set(rows) == EXPECTED_ROWS
+    assert (code, failing(rows)) == (0, set()), text
+    assert rows[("healthy", "mysql")]["detail"].startswith("health check passed on 1 running task")
+    assert "/run/secrets/mysql-root-password" in rows[("secrets", "mysql")]["detail"]
+    assert rows[("placement", "logging")]["detail"].endswith(engine.info()["Name"])
+    # No secret value reaches the output, only names and mount targets.
+    assert "not-a-real-password" not in text
+
+    code, table = run_verify(standin.outputs, tmp_path, None, *FAST_HTTP)
+    assert code == 0
+    assert table.splitlines()[0].split() == ["CHECK", "TARGET", "STATUS", "DETAIL"]
+    assert table.splitlines()[-1] == f"all {len(EXPECTED_ROWS)} checks passed"
+
+
+def test_task_that_cannot_run_fails_converged(
+    engine: docker.DockerClient,
+    busybox_image: str,
+    engine_resources: harness.TestResources,
+    env_value: str,
+    tmp_path: Path,
+) -> None:
+    standin = deploy_converged(engine, busybox_image, engine_resources, env_value)
+    harness.wait_running(engine, standin.mysql, 1)
+    # A second host-mode task can't bind the same port on this single node: it stays pending.
+    scale(engine, standin.wordpress, 2)
+    wait_until_rows(
+        engine,
+        standin,
+        lambda rows: "pending" in row(rows, "converged", "wordpress").detail,
+        "a pending second wordpress task",
+    )
+
+    code, text = run_verify(standin.outputs, tmp_path, None, "--json", *FAST_HTTP)
+    rows = rows_of(text)
+    assert (code, failing(rows)) == (1, {("converged", "wordpress")}), text
+    detail = rows[("converged", "wordpress")]["detail"]
+    assert detail.startswith("1/2 replicas running; slot 2 on no node yet: pending"), detail
+
+
+def test_failing_health_check_fails_healthy(
+    engine: docker.DockerClient,
+    busybox_image: str,
+    engine_resources: harness.TestResources,
+    env_value: str,
+    tmp_path: Path,
+) -> None:
+    standin = deploy_converged(engine, busybox_image, engine_resources, env_value, mysql_health=MYSQL_UNHEALTHY)
+    # Swarm keeps the task 'starting' until its check passes and fails it as an "unhealthy
+    # container" when it fails; wait for one such failure so the row can say so.
+    wait_until_rows(
+        engine,
+        standin,
+        lambda rows: "failed their health check" in row(rows, "healthy", "mysql").detail,
+        "a mysql task failed by its health check",
+    )
+
+    code, text = run_verify(standin.outputs, tmp_path, None, "--json", *FAST_HTTP)
+    rows = rows_of(text)
+    assert code == 1
+    # The mysql replica isn't running either, so converged fails with it; nothing else does.
+    assert failing(rows) == {("healthy", "mysql"), ("converged", "mysql")}, text
+    assert "failed their health check" in rows[("healthy", "mysql")]["detail"]
+
+
+def test_missing_service_fails_its_rows_and_unreachable_url_fails_http(
+    engine: docker.DockerClient,
+    busybox_image: str,
+    engine_resources: harness.TestResources,
+    env_value: str,
+    tmp_path: Path,
+) -> None:
+    standin = deploy_converged(engine, busybox_image, engine_resources, env_value)
+    harness.wait_running(engine, standin.mysql, 1)
+    engine.services.get(standin.wordpress).remove()
+    harness.wait_for(
+        lambda: not engine.containers.list(filters={"label": f"com.docker.swarm.service.name={standin.wordpress}"}),
+        timeout=30,
+        what="the wordpress container gone",
+    )
+
+    code, text = run_verify(standin.outputs, tmp_path, None, "--json", "--http-attempts", "2", "--http-delay", "0.2")
+    rows = rows_of(text)
+    assert code == 1
+    # Its rows keep their place (with 'healthy': a missing service can't say it has no check).
+    wordpress_rows = {key for key in EXPECTED_ROWS if key[1] == "wordpress"} | {("healthy", "wordpress")}
+    assert failing(rows) == wordpress_rows | {("http", "http")}, text
+    assert rows[("service", "wordpress")]["detail"] == "no such service on this swarm"
+    assert "(2 attempt(s)" in rows[("http", "http")]["detail"]
+
+
+# --------------------------------------------------------------------------- 3-node netns swarm
+
+
+def test_logging_missing_from_a_labelled_node_fails_placement(
+    netns_swarm: harness.NetnsSwarm, netns_resources: harness.TestResources, tmp_path: Path
+) -> None:
+    client, res = netns_swarm.client, netns_resources
+    n1, n2, n3 = netns_swarm.nodes
+    label = f"verify-{res.case_id}"
+    with env_label_on(client, [n1.node_id, n2.node_id], label):
+        standin = deploy_standin(
+            client,
+            netns_swarm.image_tag,
+            res,
+            label,
+            url_host=n1.ip,
+            # Harmless while node 3 is unlabelled; keeps logging off it once it is labelled.
+            logging_constraints=[f"node.hostname!={n3.hostname}"],
+            wordpress_constraints=[f"node.hostname=={n1.hostname}"],
+            host_network=True,
+        )
+        harness.wait_running(client, standin.logging, 2, timeout=90)
+        harness.wait_running(client, standin.mysql, 1, timeout=90)
+        harness.wait_running(client, standin.wordpress, 1, timeout=90)
+
+        # Across nodes: one logging task on each labelled node, none on node 3.
+        code, text = run_verify(standin.outputs, tmp_path, n1.base_url, "--json", *FAST_HTTP)
+        rows = rows_of(text)
+        assert (code, failing(rows)) == (0, set()), text
+        assert rows[("placement", "logging")]["detail"].endswith(f"{n1.hostname}, {n2.hostname}")
+
+        with env_label_on(client, [n3.node_id], label):
+            code, text = run_verify(standin.outputs, tmp_path, n1.base_url, "--json", *FAST_HTTP)
+        rows = rows_of(text)
+        # Converged judges against the service's own constraints (2/2): only placement sees the gap.
+        assert (code, failing(rows)) == (1, {("placement", "logging")}), text
+        assert rows[("placement", "logging")]["detail"] == (
+            f"{n3.hostname}: no task, the service's constraint node.hostname!={n3.hostname} excludes it"
+        )
+        assert rows[("converged", "logging")]["detail"] == "2/2 eligible node(s) running a task"

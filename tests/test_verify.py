@@ -1,0 +1,740 @@
+"""swarmops.verify without an engine: evaluation of plain facts, output, exit codes, arguments."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from swarmops import verify
+from swarmops.verify import (
+    Expected,
+    HttpResult,
+    NodeFacts,
+    PortFacts,
+    Row,
+    SecretRef,
+    ServiceFacts,
+    SwarmFacts,
+    TaskFacts,
+)
+
+OUTPUTS: dict[str, Any] = {
+    "envLabel": "test",
+    "url": "http://localhost:30080/",
+    "publishMode": "host",
+    "wordpressService": "site-wordpress-1",
+    "mysqlService": "db-mysql-1",
+    "loggingService": "logging-logspout-1",
+    "mysqlSecrets": ["db-root-password-1", "db-user-password-1"],
+    "wordpressSecrets": ["db-user-password-1"],
+}
+EXPECTED = verify.parse_outputs(OUTPUTS, stack="dev")
+HTTP_OK = HttpResult("http://localhost:30080/", 302, None, 1, 0.01)
+
+N1 = NodeFacts(id="n1", hostname="node1", role="manager", availability="active", state="ready", labels={"env": "test"})
+N2 = NodeFacts(id="n2", hostname="node2", role="worker", availability="active", state="ready", labels={"env": "test"})
+N3 = NodeFacts(id="n3", hostname="node3", role="worker", availability="active", state="ready", labels={"env": "prod"})
+
+
+def task(node: str, *, state: str = "running", desired: str = "running", slot: int | None = 1, **kw: Any) -> TaskFacts:
+    return TaskFacts(id=f"t-{node}-{slot}-{state}", node_id=node, desired_state=desired, state=state, slot=slot, **kw)
+
+
+def labels(role: str) -> dict[str, str]:
+    return {verify.ROLE_LABEL: role, verify.STACK_LABEL: "dev"}
+
+
+LOGGING = ServiceFacts(
+    id="s-log",
+    name="logging-logspout-1",
+    labels=labels("logging"),
+    mode="global",
+    replicas=None,
+    constraints=("node.labels.env==test",),
+    has_healthcheck=True,
+    tasks=(task("n1", slot=None), task("n2", slot=None)),
+)
+MYSQL_SECRETS = (
+    SecretRef("db-root-password-1", "/run/secrets/mysql-root-password"),
+    SecretRef("db-user-password-1", "/run/secrets/mysql-user-password"),
+)
+MYSQL = ServiceFacts(
+    id="s-db",
+    name="db-mysql-1",
+    labels=labels("mysql"),
+    mode="replicated",
+    replicas=1,
+    constraints=("node.labels.env==test",),
+    has_healthcheck=True,
+    endpoint_mode="dnsrr",
+    secrets=MYSQL_SECRETS,
+    tasks=(task("n1", secret_names=("db-root-password-1", "db-user-password-1"), container_health="healthy"),),
+)
+WORDPRESS = ServiceFacts(
+    id="s-wp",
+    name="site-wordpress-1",
+    labels=labels("wordpress"),
+    mode="replicated",
+    replicas=1,
+    constraints=("node.labels.env==test",),
+    has_healthcheck=True,
+    ports=(PortFacts(target=80, published=30080, protocol="tcp", mode="host"),),
+    secrets=(SecretRef("db-user-password-1", "/run/secrets/wordpress-db-password"),),
+    tasks=(task("n2", secret_names=("db-user-password-1",)),),
+)
+SECRET_NAMES = frozenset({"db-root-password-1", "db-user-password-1", "someone-elses"})
+
+
+def facts(
+    *,
+    logging: ServiceFacts | None = LOGGING,
+    mysql: ServiceFacts | None = MYSQL,
+    wordpress: ServiceFacts | None = WORDPRESS,
+    nodes: Sequence[NodeFacts] = (N1, N2, N3),
+    secret_names: frozenset[str] = SECRET_NAMES,
+) -> SwarmFacts:
+    services = {"logging-logspout-1": logging, "db-mysql-1": mysql, "site-wordpress-1": wordpress}
+    return SwarmFacts(nodes=tuple(nodes), services=services, secret_names=secret_names)
+
+
+def rows_by_key(rows: Sequence[Row]) -> dict[tuple[str, str], Row]:
+    return {(r.check, r.target.split()[0] if r.check != "http" else "http"): r for r in rows}
+
+
+def failed(rows: Sequence[Row]) -> dict[tuple[str, str], str]:
+    return {key: r.detail for key, r in rows_by_key(rows).items() if r.status == "FAIL"}
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def test_outputs_parse_into_the_expected_shape() -> None:
+    assert verify.parse_outputs(OUTPUTS, stack="dev") == Expected(
+        env_label="test",
+        url="http://localhost:30080/",
+        publish_mode="host",
+        services={"logging": "logging-logspout-1", "mysql": "db-mysql-1", "wordpress": "site-wordpress-1"},
+        secrets={"mysql": ("db-root-password-1", "db-user-password-1"), "wordpress": ("db-user-password-1",)},
+        stack="dev",
+    )
+
+
+def test_outputs_problems_are_reported_together() -> None:
+    broken = {k: v for k, v in OUTPUTS.items() if k not in ("url", "mysqlService")}
+    broken.update(envLabel="[secret]", wordpressSecrets="db-user", publishMode="")
+    with pytest.raises(verify.VerifyError) as info:
+        verify.parse_outputs(broken)
+    message = str(info.value)
+    assert "missing output(s): url, mysqlService" in message
+    assert "output envLabel is marked secret" in message
+    assert "output wordpressSecrets must be a list of secret names" in message
+    assert "output publishMode must be a non-empty string" in message
+
+
+def test_outputs_url_must_be_http() -> None:
+    with pytest.raises(verify.VerifyError, match="http"):
+        verify.parse_outputs({**OUTPUTS, "url": "localhost:30080"})
+
+
+def test_outputs_file_and_stdin(tmp_path: Path) -> None:
+    path = tmp_path / "out.json"
+    path.write_text(json.dumps(OUTPUTS))
+    assert verify.read_outputs_file(str(path)) == OUTPUTS
+    assert verify.read_outputs_file("-", io.StringIO(json.dumps(OUTPUTS))) == OUTPUTS
+    with pytest.raises(verify.VerifyError, match="cannot read outputs file"):
+        verify.read_outputs_file(str(tmp_path / "missing.json"))
+    path.write_text("not json")
+    with pytest.raises(verify.VerifyError, match="is not JSON"):
+        verify.read_outputs_file(str(path))
+    path.write_text("[1, 2]")
+    with pytest.raises(verify.VerifyError, match="must be a JSON object"):
+        verify.read_outputs_file(str(path))
+
+
+def test_stack_outputs_come_from_the_pulumi_cli() -> None:
+    calls: list[list[str]] = []
+
+    def run(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        calls.append(list(args))
+        return subprocess.CompletedProcess(args, 0, json.dumps(OUTPUTS), "")
+
+    assert verify.read_stack_outputs("dev", run) == OUTPUTS
+    # Never --show-secrets: the verifier only needs names.
+    assert calls == [["pulumi", "stack", "output", "--json", "--stack", "dev"]]
+
+
+def test_stack_outputs_cli_failures_are_explained() -> None:
+    def failing(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(args, 255, "", "error: no stack named 'nope' found\n")
+
+    def missing(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        raise FileNotFoundError("pulumi")
+
+    with pytest.raises(verify.VerifyError, match=r"failed \(255\): error: no stack named 'nope' found$"):
+        verify.read_stack_outputs("nope", failing)
+    with pytest.raises(verify.VerifyError, match=r"pulumi CLI not found.*--outputs FILE"):
+        verify.read_stack_outputs("dev", missing)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def test_healthy_stack_passes_every_row_in_a_stable_order() -> None:
+    rows = verify.evaluate(EXPECTED, facts(), HTTP_OK)
+    assert [(r.check, r.target, r.status) for r in rows] == [
+        ("service", "logging logging-logspout-1", "PASS"),
+        ("converged", "logging logging-logspout-1", "PASS"),
+        ("healthy", "logging logging-logspout-1", "PASS"),
+        ("placement", "logging logging-logspout-1", "PASS"),
+        ("service", "mysql db-mysql-1", "PASS"),
+        ("converged", "mysql db-mysql-1", "PASS"),
+        ("healthy", "mysql db-mysql-1", "PASS"),
+        ("ports", "mysql db-mysql-1", "PASS"),
+        ("secrets", "mysql db-mysql-1", "PASS"),
+        ("service", "wordpress site-wordpress-1", "PASS"),
+        ("converged", "wordpress site-wordpress-1", "PASS"),
+        ("healthy", "wordpress site-wordpress-1", "PASS"),
+        ("published", "wordpress site-wordpress-1", "PASS"),
+        ("secrets", "wordpress site-wordpress-1", "PASS"),
+        ("http", "http://localhost:30080/", "PASS"),
+    ]
+    by_key = rows_by_key(rows)
+    assert by_key["converged", "logging"].detail == "2/2 eligible node(s) running a task"
+    assert by_key["placement", "logging"].detail == "one task on each node labelled env=test: node1, node2"
+    assert by_key["ports", "mysql"].detail == "nothing published (endpoint mode dnsrr)"
+    assert by_key["secrets", "mysql"].detail == (
+        "db-root-password-1 -> /run/secrets/mysql-root-password; db-user-password-1 -> /run/secrets/mysql-user-password"
+    )
+    assert by_key["published", "wordpress"].detail == "30080->80/tcp (host)"
+    assert by_key["http", "http"].detail == "HTTP 302 (1 attempt(s), 0.0s)"
+    assert verify.exit_code(rows) == 0
+
+
+def test_missing_service_fails_all_its_rows_and_nothing_else() -> None:
+    rows = verify.evaluate(EXPECTED, facts(mysql=None), HTTP_OK)
+    assert failed(rows) == {
+        ("service", "mysql"): "no such service on this swarm",
+        ("converged", "mysql"): "service not found",
+        ("healthy", "mysql"): "service not found",
+        ("ports", "mysql"): "service not found",
+        ("secrets", "mysql"): "service not found",
+    }
+    assert verify.exit_code(rows) == 1
+
+
+def test_service_labels_must_name_the_role_and_the_stack() -> None:
+    wrong = replace(MYSQL, labels={verify.ROLE_LABEL: "wordpress", verify.STACK_LABEL: "prod"})
+    rows = verify.evaluate(EXPECTED, facts(mysql=wrong), HTTP_OK)
+    assert failed(rows) == {
+        ("service", "mysql"): "label wordpress-swarm.role='wordpress', expected 'mysql'; "
+        "label wordpress-swarm.stack='prod', expected 'dev'"
+    }
+    # Outputs read from a file don't name the stack: only the role is checked then.
+    rows = verify.evaluate(
+        replace(EXPECTED, stack=None),
+        facts(mysql=replace(MYSQL, labels=labels("mysql") | {verify.STACK_LABEL: "x"})),
+        HTTP_OK,
+    )
+    assert failed(rows) == {}
+
+
+def test_replicated_service_short_of_replicas_fails_converged_with_the_reason() -> None:
+    pending = task("", state="pending", slot=2, error="no suitable node (host-mode port already in use on 1 node)")
+    wordpress = replace(WORDPRESS, replicas=2, tasks=(*WORDPRESS.tasks, pending))
+    rows = verify.evaluate(EXPECTED, facts(wordpress=wordpress), HTTP_OK)
+    assert failed(rows) == {
+        ("converged", "wordpress"): "1/2 replicas running; slot 2 on no node yet: pending "
+        "(no suitable node (host-mode port already in use on 1 node))"
+    }
+
+
+def test_exited_task_without_replacement_names_the_last_failure() -> None:
+    gone = task(
+        "n1", state="failed", desired="shutdown", error="task: non-zero exit (1)", timestamp="2026-01-01T00:00:02Z"
+    )
+    older = task("n1", state="failed", desired="shutdown", error="older", timestamp="2026-01-01T00:00:01Z")
+    rows = verify.evaluate(EXPECTED, facts(wordpress=replace(WORDPRESS, tasks=(older, gone))), HTTP_OK)
+    assert failed(rows)["converged", "wordpress"] == "0/1 replicas running; last task failed: task: non-zero exit (1)"
+
+
+def test_tasks_on_a_down_node_do_not_count_as_running() -> None:
+    down = replace(N2, state="down")
+    rows = verify.evaluate(EXPECTED, facts(nodes=(N1, down, N3)), HTTP_OK)
+    assert failed(rows)["converged", "wordpress"].startswith("0/1 replicas running")
+    # The logging daemon only needs the ready labelled nodes; the down one is named, not counted.
+    assert rows_by_key(rows)["placement", "logging"].detail == (
+        "one task on each node labelled env=test: node1; not counted: node2 (down, active)"
+    )
+
+
+def test_update_in_progress_is_not_converged() -> None:
+    paused = replace(MYSQL, update_state="paused", update_message="update paused due to failure")
+    rows = verify.evaluate(EXPECTED, facts(mysql=paused), HTTP_OK)
+    assert failed(rows) == {("converged", "mysql"): "update paused: update paused due to failure"}
+
+
+def test_global_service_desired_count_follows_its_constraints_and_node_availability() -> None:
+    drained = replace(N2, availability="drain")
+    logging = replace(LOGGING, tasks=(task("n1", slot=None),))
+    rows = verify.evaluate(EXPECTED, facts(logging=logging, nodes=(N1, drained, N3)), HTTP_OK)
+    assert rows_by_key(rows)["converged", "logging"].detail == "1/1 eligible node(s) running a task"
+    assert failed(rows) == {}
+
+
+def test_task_waiting_for_its_health_check_fails_healthy() -> None:
+    starting = task("n1", state="starting")
+    earlier = task(
+        "n1", state="failed", desired="shutdown", error="task: non-zero exit (137): dockerexec: unhealthy container"
+    )
+    rows = verify.evaluate(EXPECTED, facts(mysql=replace(MYSQL, tasks=(earlier, starting))), HTTP_OK)
+    assert failed(rows) == {
+        ("converged", "mysql"): "0/1 replicas running; slot 1 on node1: starting",
+        ("healthy", "mysql"): "waiting for its health check: slot 1 on node1: starting; "
+        "1 earlier task(s) failed their health check",
+    }
+
+
+def test_no_started_task_fails_healthy_with_the_last_failure() -> None:
+    earlier = task(
+        "n1", state="failed", desired="shutdown", error="task: non-zero exit (137): dockerexec: unhealthy container"
+    )
+    pending = task("", state="pending", slot=1)
+    rows = verify.evaluate(EXPECTED, facts(mysql=replace(MYSQL, tasks=(earlier, pending))), HTTP_OK)
+    assert failed(rows)["healthy", "mysql"] == (
+        "no task has started; last task failed: task: non-zero exit (137): dockerexec: unhealthy container; "
+        "1 earlier task(s) failed their health check"
+    )
+
+
+def test_local_container_reporting_unhealthy_fails_healthy() -> None:
+    sick = replace(MYSQL.tasks[0], container_health="unhealthy")
+    rows = verify.evaluate(EXPECTED, facts(mysql=replace(MYSQL, tasks=(sick,))), HTTP_OK)
+    assert failed(rows) == {("healthy", "mysql"): "container unhealthy: slot 1 on node1: running"}
+
+
+def test_earlier_health_failures_are_noted_on_a_healthy_service() -> None:
+    earlier = task("n1", state="failed", desired="shutdown", error="dockerexec: unhealthy container", slot=1)
+    rows = verify.evaluate(EXPECTED, facts(mysql=replace(MYSQL, tasks=(earlier, *MYSQL.tasks))), HTTP_OK)
+    assert rows_by_key(rows)["healthy", "mysql"].detail == (
+        "health check passed on 1 running task(s) (1 earlier task(s) failed their health check)"
+    )
+    assert failed(rows) == {}
+
+
+def test_service_without_health_check_has_no_healthy_row_and_zero_replicas_pass() -> None:
+    wordpress = replace(WORDPRESS, has_healthcheck=False)
+    rows = verify.evaluate(EXPECTED, facts(wordpress=wordpress), HTTP_OK)
+    assert ("healthy", "wordpress") not in rows_by_key(rows)
+    mysql = replace(MYSQL, replicas=0, tasks=())
+    rows = verify.evaluate(EXPECTED, facts(mysql=mysql), HTTP_OK)
+    by_key = rows_by_key(rows)
+    assert (by_key["converged", "mysql"].detail, by_key["healthy", "mysql"].detail) == (
+        "0/0 replicas running",
+        "no tasks desired",
+    )
+
+
+@pytest.mark.parametrize(
+    ("logging", "nodes", "detail"),
+    [
+        pytest.param(
+            replace(
+                LOGGING,
+                tasks=(task("n1", slot=None), task("n2", state="pending", slot=None, error="insufficient memory")),
+            ),
+            (N1, N2, N3),
+            "node2: no running task (pending: insufficient memory)",
+            id="pending-on-labelled-node",
+        ),
+        pytest.param(
+            replace(
+                LOGGING, constraints=("node.labels.env==test", "node.hostname!=node2"), tasks=(task("n1", slot=None),)
+            ),
+            (N1, N2, N3),
+            "node2: no task, the service's constraint node.hostname!=node2 excludes it",
+            id="constraint-excludes-labelled-node",
+        ),
+        pytest.param(
+            replace(LOGGING, tasks=(*LOGGING.tasks, task("n3", slot=None))),
+            (N1, N2, N3),
+            "node3: 1 task(s) on a node not labelled env=test",
+            id="task-on-unlabelled-node",
+        ),
+        pytest.param(
+            replace(LOGGING, tasks=(*LOGGING.tasks, replace(task("n2", slot=None), id="second"))),
+            (N1, N2, N3),
+            "node2: 2 running tasks",
+            id="two-tasks-on-one-node",
+        ),
+        pytest.param(LOGGING, (N3,), "no ready node is labelled env=test", id="no-labelled-node"),
+        pytest.param(
+            replace(LOGGING, mode="replicated", replicas=2),
+            (N1, N2, N3),
+            "mode is replicated, expected global",
+            id="not-global",
+        ),
+    ],
+)
+def test_logging_placement_failures(logging: ServiceFacts, nodes: Sequence[NodeFacts], detail: str) -> None:
+    rows = verify.evaluate(EXPECTED, facts(logging=logging, nodes=nodes), HTTP_OK)
+    assert rows_by_key(rows)["placement", "logging"] == Row("placement", "logging logging-logspout-1", "FAIL", detail)
+
+
+def test_env_label_matches_case_insensitively_like_swarm_constraints() -> None:
+    rows = verify.evaluate(replace(EXPECTED, env_label="TEST"), facts(), HTTP_OK)
+    assert failed(rows) == {}
+
+
+@pytest.mark.parametrize(
+    ("constraint", "matches"),
+    [
+        ("node.labels.env==test", True),
+        ("node.labels.env == Test", True),
+        ("node.labels.env!=test", False),
+        ("node.labels.zone==a", False),  # a missing label is ""
+        ("node.labels.zone!=a", True),
+        ("node.hostname==NODE1", True),
+        ("node.role==worker", False),
+        ("node.id==n1", True),
+        ("engine.labels.disk==ssd", False),
+        ("node.ip==10.0.0.1", True),  # not in the facts: assumed met
+    ],
+)
+def test_constraint_matching(constraint: str, matches: bool) -> None:
+    assert verify.constraint_matches(constraint, N1) is matches
+
+
+def test_mysql_publishing_a_port_fails() -> None:
+    mysql = replace(MYSQL, endpoint_mode="vip", ports=(PortFacts(3306, 3306, "tcp", "ingress"),))
+    rows = verify.evaluate(EXPECTED, facts(mysql=mysql), HTTP_OK)
+    assert failed(rows) == {("ports", "mysql"): "publishes 3306->3306/tcp (ingress)"}
+
+
+def test_wordpress_port_must_match_the_url_and_publish_mode() -> None:
+    ingress = replace(WORDPRESS, ports=(PortFacts(80, 30080, "tcp", "ingress"),))
+    assert failed(verify.evaluate(EXPECTED, facts(wordpress=ingress), HTTP_OK)) == {
+        ("published", "wordpress"): "30080->80/tcp (ingress), expected host mode"
+    }
+    elsewhere = replace(WORDPRESS, ports=(PortFacts(80, 30081, "tcp", "host"),))
+    assert failed(verify.evaluate(EXPECTED, facts(wordpress=elsewhere), HTTP_OK)) == {
+        (
+            "published",
+            "wordpress",
+        ): "port 30080 of http://localhost:30080/ is not published (publishes 30081->80/tcp (host))"
+    }
+    https = replace(EXPECTED, url="https://example.test/")
+    assert failed(verify.evaluate(https, facts(), replace(HTTP_OK, url=https.url))) == {
+        (
+            "published",
+            "wordpress",
+        ): "port 443 of https://example.test/ is not published (publishes 30080->80/tcp (host))"
+    }
+
+
+def test_secret_problems_are_each_named() -> None:
+    mysql = replace(
+        MYSQL,
+        secrets=(SecretRef("db-root-password-1", ""),),
+        tasks=(task("n1", secret_names=("db-root-password-1",)),),
+    )
+    rows = verify.evaluate(EXPECTED, facts(mysql=mysql), HTTP_OK)
+    assert failed(rows) == {
+        ("secrets", "mysql"): "db-root-password-1: attached without a target file; "
+        "db-user-password-1: not attached to the service"
+    }
+    # Attached in the spec but a running task predates it; and the secret object is gone.
+    rows = verify.evaluate(
+        EXPECTED,
+        facts(wordpress=replace(WORDPRESS, tasks=(task("n2"),)), secret_names=frozenset({"db-root-password-1"})),
+        HTTP_OK,
+    )
+    assert failed(rows) == {
+        ("secrets", "mysql"): "db-user-password-1: no such secret on the swarm",
+        ("secrets", "wordpress"): "db-user-password-1: no such secret on the swarm; "
+        "db-user-password-1: missing from 1 of 1 running task(s)",
+    }
+
+
+@pytest.mark.parametrize(
+    ("result", "status", "detail"),
+    [
+        (HttpResult("http://x/", 404, None, 1, 0.2), "PASS", "HTTP 404 (1 attempt(s), 0.2s)"),
+        (HttpResult("http://x/", 502, None, 5, 8.04), "FAIL", "HTTP 502 (5 attempt(s), 8.0s)"),
+        (HttpResult("http://x/", None, "timed out", 3, 15.0), "FAIL", "timed out (3 attempt(s), 15.0s)"),
+    ],
+)
+def test_http_row(result: HttpResult, status: verify.Status, detail: str) -> None:
+    assert verify.check_http(result) == Row("http", "http://x/", status, detail)
+
+
+# --------------------------------------------------------------------------- HTTP probe
+
+
+class _Handler(BaseHTTPRequestHandler):
+    statuses: ClassVar[list[int]] = []
+
+    def do_GET(self) -> None:
+        status = self.statuses.pop(0) if self.statuses else 200
+        self.send_response(status)
+        if status == 302:
+            self.send_header("Location", "http://unresolvable.invalid/wp-admin/install.php")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def http_server() -> Iterator[tuple[str, type[_Handler]]]:
+    handler = type("Handler", (_Handler,), {"statuses": []})
+    server = HTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/", handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_probe_does_not_follow_redirects(http_server: tuple[str, type[_Handler]]) -> None:
+    url, handler = http_server
+    handler.statuses = [302]
+    result = verify.probe_http(url, attempts=3, sleep=lambda _: None)
+    assert (result.status, result.error, result.attempts) == (302, None, 1)
+
+
+def test_probe_retries_server_errors_then_stops(http_server: tuple[str, type[_Handler]]) -> None:
+    url, handler = http_server
+    handler.statuses = [503, 500, 200]
+    slept: list[float] = []
+    assert verify.probe_http(url, attempts=5, delay=1.5, sleep=slept.append).status == 200
+    assert slept == [1.5, 1.5]
+    handler.statuses = [503] * 3
+    result = verify.probe_http(url, attempts=3, delay=0, sleep=slept.append)
+    assert (result.status, result.attempts) == (503, 3)
+
+
+def test_probe_gives_up_after_bounded_attempts_on_a_closed_port() -> None:
+    slept: list[float] = []
+    # Port 9 (discard) on loopback: nothing listens there, so the connection is refused at once.
+    result = verify.probe_http("http://127.0.0.1:9/", attempts=3, delay=2, sleep=slept.append)
+    assert (result.status, result.attempts, slept) == (None, 3, [2, 2])
+    assert "refused" in (result.error or "").lower()
+
+
+# --------------------------------------------------------------------------- output
+
+
+def test_table_has_aligned_columns_and_a_summary() -> None:
+    rows = [Row("service", "mysql db", "PASS", "ok"), Row("http", "http://localhost:30080/", "FAIL", "HTTP 502")]
+    assert verify.render_table(rows).splitlines() == [
+        "CHECK    TARGET                   STATUS  DETAIL",
+        "service  mysql db                 PASS    ok",
+        "http     http://localhost:30080/  FAIL    HTTP 502",
+        "1 of 2 checks FAILED",
+    ]
+    assert verify.render_table(rows[:1]).splitlines()[-1] == "all 1 checks passed"
+
+
+def test_json_output_lists_rows_and_overall_result() -> None:
+    rows = [Row("service", "mysql db", "PASS", "ok")]
+    assert json.loads(verify.render_json(rows)) == {
+        "ok": True,
+        "rows": [{"check": "service", "target": "mysql db", "status": "PASS", "detail": "ok"}],
+    }
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def test_arguments() -> None:
+    args = verify.parse_args(["--stack", "dev", "--docker-host", "ssh://deploy@m", "--json", "--http-attempts", "2"])
+    assert (args.stack, args.outputs, args.docker_host, args.json, args.http_attempts) == (
+        "dev",
+        None,
+        "ssh://deploy@m",
+        True,
+        2,
+    )
+    args = verify.parse_args(["--outputs", "-"])
+    assert (args.outputs, args.json, args.http_timeout, args.http_attempts, args.http_delay) == (
+        "-",
+        False,
+        5.0,
+        5,
+        2.0,
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--stack", "dev", "--outputs", "x.json"],
+        ["--outputs", "x", "--http-attempts", "0"],
+        ["--outputs", "x", "--http-timeout", "-1"],
+    ],
+)
+def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        verify.parse_args(argv)
+    assert info.value.code == 2
+    assert "usage: python -m swarmops.verify" in capsys.readouterr().err
+
+
+class _FakeClient:
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_swarm(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Replaces the Docker and HTTP I/O of main() with canned facts."""
+    state: dict[str, Any] = {"facts": facts(), "http": HTTP_OK, "hosts": []}
+
+    def client(host: str | None) -> _FakeClient:
+        state["hosts"].append(host)
+        return _FakeClient()
+
+    monkeypatch.setattr(verify, "docker_client", client)
+    monkeypatch.setattr(verify, "gather_facts", lambda _client, _expected: state["facts"])
+    monkeypatch.setattr(verify, "probe_http", lambda url, **_kw: replace(state["http"], url=url))
+    return state
+
+
+def run_main(argv: list[str], stdin: str = "") -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = verify.main(argv, stdout=out, stderr=err, stdin=io.StringIO(stdin))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_main_passes_with_exit_0(fake_swarm: dict[str, Any], tmp_path: Path) -> None:
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(OUTPUTS))
+    code, out, err = run_main(["--outputs", str(path), "--docker-host", "ssh://deploy@m"])
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1] == "all 15 checks passed"
+    assert fake_swarm["hosts"] == ["ssh://deploy@m"]
+
+
+def test_main_fails_with_exit_1_and_json_from_stdin(fake_swarm: dict[str, Any]) -> None:
+    fake_swarm["http"] = HttpResult("", None, "connection refused", 5, 8.0)
+    code, out, _ = run_main(["--outputs", "-", "--json"], stdin=json.dumps(OUTPUTS))
+    report = json.loads(out)
+    assert (code, report["ok"]) == (1, False)
+    assert [r["check"] for r in report["rows"] if r["status"] == "FAIL"] == ["http"]
+    assert fake_swarm["hosts"] == [None]
+
+
+def test_main_reads_the_stack_through_pulumi(fake_swarm: dict[str, Any]) -> None:
+    def run(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(args, 0, json.dumps(OUTPUTS), "")
+
+    wrong_stack = replace(MYSQL, labels=labels("mysql") | {verify.STACK_LABEL: "prod"})
+    fake_swarm["facts"] = facts(mysql=wrong_stack)
+    out, err = io.StringIO(), io.StringIO()
+    code = verify.main(["--stack", "dev", "--json"], stdout=out, stderr=err, run=run)
+    rows = json.loads(out.getvalue())["rows"]
+    # --stack also names the stack each service must be labelled with.
+    assert (code, [r["detail"] for r in rows if r["status"] == "FAIL"]) == (
+        1,
+        ["label wordpress-swarm.stack='prod', expected 'dev'"],
+    )
+
+
+def test_main_exits_2_when_it_cannot_verify(fake_swarm: dict[str, Any]) -> None:
+    code, out, err = run_main(["--outputs", "-"], stdin="{}")
+    assert (code, out) == (2, "")
+    assert err.startswith("verify: stack outputs unusable: missing output(s): envLabel, url,")
+    code, out, err = run_main(["--outputs", "-", "--json"], stdin="nope")
+    assert code == 2
+    assert json.loads(out)["ok"] is False
+    assert "is not JSON" in json.loads(out)["error"]
+
+
+def test_unreachable_docker_host_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    with pytest.raises(verify.VerifyError, match="cannot reach Docker at unix://"):
+        verify.docker_client(f"unix://{tmp_path}/no-such.sock", timeout=2)
+
+
+# --------------------------------------------------------------------------- raw API -> facts
+
+
+def test_facts_from_raw_api_objects() -> None:
+    service = verify.service_facts(
+        {
+            "ID": "s1",
+            "Spec": {
+                "Name": "db-mysql-1",
+                "Labels": {verify.ROLE_LABEL: "mysql"},
+                "Mode": {"Replicated": {"Replicas": 1}},
+                "TaskTemplate": {
+                    "ContainerSpec": {
+                        "Healthcheck": {"Test": ["CMD", "mysqladmin", "ping"]},
+                        "Secrets": [{"SecretID": "x", "SecretName": "db-root", "File": {"Name": "/run/secrets/root"}}],
+                    },
+                    "Placement": {"Constraints": ["node.labels.env==test"]},
+                },
+                "EndpointSpec": {"Mode": "dnsrr"},
+            },
+            "Endpoint": {"Spec": {"Mode": "dnsrr"}},
+            "UpdateStatus": {"State": "completed", "Message": "update completed"},
+        },
+        [],
+    )
+    assert service == ServiceFacts(
+        id="s1",
+        name="db-mysql-1",
+        labels={verify.ROLE_LABEL: "mysql"},
+        mode="replicated",
+        replicas=1,
+        constraints=("node.labels.env==test",),
+        has_healthcheck=True,
+        endpoint_mode="dnsrr",
+        secrets=(SecretRef("db-root", "/run/secrets/root"),),
+        update_state="completed",
+        update_message="update completed",
+    )
+    published = verify.service_facts(
+        {
+            "Spec": {"Mode": {"Global": {}}, "TaskTemplate": {"ContainerSpec": {"Healthcheck": {"Test": ["NONE"]}}}},
+            "Endpoint": {
+                "Ports": [{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 30080, "PublishMode": "host"}]
+            },
+        },
+        [],
+    )
+    assert (published.mode, published.has_healthcheck, published.ports) == (
+        "global",
+        False,  # HEALTHCHECK NONE switches the image's check off
+        (PortFacts(80, 30080, "tcp", "host"),),
+    )
+    node = verify.node_facts(
+        {
+            "ID": "n1",
+            "Spec": {"Role": "manager", "Availability": "active", "Labels": {"env": "test"}},
+            "Description": {"Hostname": "vm", "Platform": {"OS": "linux", "Architecture": "x86_64"}, "Engine": {}},
+            "Status": {"State": "ready"},
+        }
+    )
+    assert node == NodeFacts("n1", "vm", "manager", "active", "ready", {"env": "test"}, {}, "linux", "x86_64")
+    raw_task = {
+        "ID": "t1",
+        "NodeID": "n1",
+        "Slot": 1,
+        "DesiredState": "running",
+        "Status": {"State": "starting", "Message": "starting", "Timestamp": "2026-01-01T00:00:00Z"},
+        "Spec": {"ContainerSpec": {"Secrets": [{"SecretName": "db-root"}]}},
+    }
+    assert verify.task_facts(raw_task) == TaskFacts(
+        "t1", "n1", "running", "starting", "", "starting", "2026-01-01T00:00:00Z", 1, ("db-root",), None
+    )
