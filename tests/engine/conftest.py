@@ -1,0 +1,87 @@
+"""Fixtures for tests against real Docker Engines (see harness.py).
+
+* ``engine``          -- session: DockerClient for the machine's engine (a single-node
+                         swarm manager, brought up by scripts/engine-up.sh); skips with
+                         the reason when there is none.
+* ``busybox_image``   -- session: tag (str) of the busybox image on ``engine``.
+* ``engine_resources``-- function: harness.TestResources for ``engine``; label every
+                         object with ``.labels``; everything so labelled is removed
+                         after the test.
+* ``netns_swarm``     -- session: a started harness.NetnsSwarm (3 nodes, busybox image
+                         loaded on each); skips with the reason when it cannot be built.
+* ``netns_resources`` -- function: harness.TestResources for ``netns_swarm.client``.
+
+Set WPSWARM_REQUIRE_ENGINE=1 (e.g. in CI) to turn those skips into failures.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import NoReturn
+
+import docker
+import pytest
+from docker.errors import DockerException
+
+from . import harness
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if os.environ.get("WPSWARM_REQUIRE_ENGINE") == "1":
+        pytest.fail(f"{reason} (WPSWARM_REQUIRE_ENGINE=1)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[docker.DockerClient]:
+    result = harness.engine_client()
+    if isinstance(result, str):
+        _unavailable(result)
+    yield result
+    harness.cleanup_labelled(result, {harness.SESSION_LABEL: harness.SESSION_ID})
+    result.close()
+
+
+@pytest.fixture(scope="session")
+def busybox_image(engine: docker.DockerClient) -> str:
+    try:
+        harness.ensure_busybox_image(engine, harness.BUSYBOX_TAG)
+    except harness.HarnessError as exc:
+        _unavailable(f"cannot build the busybox test image: {exc}")
+    return harness.BUSYBOX_TAG
+
+
+@pytest.fixture
+def engine_resources(engine: docker.DockerClient) -> Iterator[harness.TestResources]:
+    resources = harness.TestResources(engine)
+    yield resources
+    resources.cleanup()
+
+
+@pytest.fixture(scope="session")
+def netns_swarm() -> Iterator[harness.NetnsSwarm]:
+    reason = harness.netns_swarm_unavailable_reason()
+    if reason:
+        _unavailable(reason)
+    swarm = harness.NetnsSwarm(nodes=3)
+    try:
+        swarm.start()  # tears itself down on failure
+    except (harness.HarnessError, TimeoutError, DockerException) as exc:
+        _unavailable(f"cannot build the netns swarm: {exc}")
+    yield swarm
+    swarm.close()
+
+
+@pytest.fixture
+def netns_resources(netns_swarm: harness.NetnsSwarm) -> Iterator[harness.TestResources]:
+    resources = harness.TestResources(netns_swarm.client)
+    yield resources
+    resources.cleanup()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if harness.TIMINGS:
+        terminalreporter.write_sep("-", "wpswarm engine harness timings")
+        for what, seconds in harness.TIMINGS.items():
+            terminalreporter.write_line(f"{what}: {seconds:.1f}s")
