@@ -10,7 +10,16 @@ import pulumi_docker as docker
 import pulumi_random as random
 
 from components.settings import PROJECT, MySqlSettings
-from components.swarm import HealthCheck, SecretMount, converge, placement, resources, restart_policy, service_labels
+from components.swarm import (
+    HealthCheck,
+    SecretMount,
+    converge,
+    data_volume,
+    placement,
+    resources,
+    restart_policy,
+    service_labels,
+)
 
 # The name WordPress dials. It is a network alias of MySQL's task, so it exists as soon as the
 # network does and WordPress need not wait for MySQL's auto-named service to learn it.
@@ -80,13 +89,6 @@ def mysql_network_args(encrypted: bool) -> docker.NetworkArgs:
     )
 
 
-def mysql_volume_args() -> docker.VolumeArgs:
-    return docker.VolumeArgs(
-        driver="local",
-        labels=[docker.VolumeLabelArgs(label="wordpress-swarm.role", value="mysql-data")],
-    )
-
-
 def mysql_constraints(placement_constraint: str, settings: MySqlSettings) -> list[str]:
     # A local volume lives on one node: pin a rescheduled task to the node holding the data.
     pinned = [f"node.hostname=={settings.data_node}"] if settings.data_node else []
@@ -117,9 +119,10 @@ def mysql_service_args(
                 mounts=[
                     docker.ServiceTaskSpecContainerSpecMountArgs(type="volume", source=volume_name, target=DATA_DIR)
                 ],
+                # No stop_grace_period: with one set, the provider's service delete force-removes
+                # the containers at once (deleteService in resource_docker_service_funcs.go), a
+                # SIGKILL for MySQL; without it Swarm stops the task with SIGTERM.
                 healthcheck=MYSQL_HEALTH.args(),
-                # Let InnoDB flush on stop before swarm kills the task.
-                stop_grace_period="1m",
             ),
             networks_advanceds=[docker.ServiceTaskSpecNetworksAdvancedArgs(id=network_id, aliases=[MYSQL_ALIAS])],
             placement=placement(mysql_constraints(args.placement_constraint, settings)),
@@ -164,9 +167,7 @@ class MySqlWithSecrets(pulumi.ComponentResource):
         )
         self.network = docker.Network(f"{name}-net", args=mysql_network_args(args.encrypted_network), opts=child)
         # Kept on `pulumi destroy`: the database outlives the stack unless removed by hand.
-        volume = docker.Volume(
-            f"{name}-data", args=mysql_volume_args(), opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True)
-        )
+        volume = data_volume(f"{name}-data", "mysql-data", parent=self)
         self.service = docker.Service(
             f"{name}-mysql",
             args=mysql_service_args(

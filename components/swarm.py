@@ -27,8 +27,10 @@ def resources(limits: Limits) -> docker.ServiceTaskSpecResourcesArgs:
     )
 
 
-def placement(constraints: Sequence[str]) -> docker.ServiceTaskSpecPlacementArgs:
-    return docker.ServiceTaskSpecPlacementArgs(constraints=list(constraints))
+def placement(
+    constraints: Sequence[str], max_replicas_per_node: int | None = None
+) -> docker.ServiceTaskSpecPlacementArgs:
+    return docker.ServiceTaskSpecPlacementArgs(constraints=list(constraints), max_replicas=max_replicas_per_node)
 
 
 def restart_policy(condition: str = "any") -> docker.ServiceTaskSpecRestartPolicyArgs:
@@ -94,3 +96,26 @@ def service_labels(role: str) -> list[docker.ServiceLabelArgs]:
         docker.ServiceLabelArgs(label=ROLE_LABEL, value=role),
         docker.ServiceLabelArgs(label=STACK_LABEL, value=pulumi.get_stack()),
     ]
+
+
+def volume_name(purpose: str) -> str:
+    """A fixed name per project and stack. An auto-named volume gets a new name whenever it is
+    replaced, and the service would silently start on an empty one; a fixed name makes the engine
+    hand back the existing volume instead, and is what the engine on another node creates too."""
+    return f"{pulumi.get_project()}-{pulumi.get_stack()}-{purpose}"
+
+
+def data_volume(resource_name: str, purpose: str, parent: pulumi.Resource) -> docker.Volume:
+    """A local volume for data that outlives the stack: kept on `pulumi destroy`."""
+    return docker.Volume(
+        resource_name,
+        args=docker.VolumeArgs(
+            name=volume_name(purpose),
+            driver="local",
+            labels=[
+                docker.VolumeLabelArgs(label=ROLE_LABEL, value=purpose),
+                docker.VolumeLabelArgs(label=STACK_LABEL, value=pulumi.get_stack()),
+            ],
+        ),
+        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True),
+    )

@@ -9,7 +9,16 @@ import pulumi_docker as docker
 
 from components.mysql import DatabaseConnection
 from components.settings import PROJECT, WordPressSettings
-from components.swarm import HealthCheck, SecretMount, converge, placement, resources, restart_policy, service_labels
+from components.swarm import (
+    HealthCheck,
+    SecretMount,
+    converge,
+    data_volume,
+    placement,
+    resources,
+    restart_policy,
+    service_labels,
+)
 
 HTTP_PORT = 80
 CONTENT_DIR = "/var/www/html/wp-content"
@@ -75,7 +84,10 @@ def wordpress_service_args(args: WordPressSiteArgs, content_volume_name: pulumi.
                 healthcheck=WORDPRESS_HEALTH.args(),
             ),
             networks_advanceds=[docker.ServiceTaskSpecNetworksAdvancedArgs(id=db.network_id)],
-            placement=placement([args.placement_constraint]),
+            # A host-mode port can be bound once per node.
+            placement=placement(
+                [args.placement_constraint], max_replicas_per_node=1 if settings.publish_mode == "host" else None
+            ),
             resources=resources(settings.limits),
             restart_policy=restart_policy(),
         ),
@@ -114,14 +126,8 @@ class WordPressSite(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: WordPressSiteArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{PROJECT}:wordpress:WordPressSite", name, None, opts)
-        content = docker.Volume(
-            f"{name}-content",
-            args=docker.VolumeArgs(
-                driver="local",
-                labels=[docker.VolumeLabelArgs(label="wordpress-swarm.role", value="wordpress-content")],
-            ),
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
-        )
+        # Kept on `pulumi destroy`, like the database: uploads, themes and plugins live here.
+        content = data_volume(f"{name}-content", "wordpress-content", parent=self)
         self.service = docker.Service(
             f"{name}-wordpress",
             args=wordpress_service_args(args, content_volume_name=content.name),

@@ -64,6 +64,7 @@ class Declared:
     dependencies: list[str]
     provider: str
     custom: bool
+    retain_on_delete: bool = False
 
 
 @dataclass
@@ -134,6 +135,7 @@ class RecordingMonitor(mocks.MockMonitor):
                     dependencies=list(request.dependencies),
                     provider=request.provider,
                     custom=request.custom,
+                    retain_on_delete=bool(request.retainOnDelete),
                 )
             )
         return response

@@ -257,3 +257,9 @@ def test_every_service_has_exactly_one_mode_and_the_env_constraint(build: object
     assert spec.task_spec.placement.constraints[0] == "node.labels.env==prod"
     assert container(spec).healthcheck is not None
     assert spec.task_spec.resources.limits.memory_bytes
+
+
+def test_host_mode_runs_at_most_one_wordpress_task_per_node() -> None:
+    # Two tasks on one node would both bind the host port; the second could never start.
+    assert wordpress_spec(DEV).task_spec.placement.max_replicas == 1
+    assert wordpress_spec(PROD).task_spec.placement.max_replicas is None
