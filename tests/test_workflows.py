@@ -292,7 +292,10 @@ def test_dev_waits_for_the_test_command() -> None:
     for path in WORKFLOWS:
         test_job = jobs(path).get("test")
         assert test_job is not None, f"{path.name} has no test job"
-        assert any(str(s.get("run", "")).strip() == "scripts/test" for s in steps(test_job))
+        runs = [str(s.get("run", "")).strip() for s in steps(test_job)]
+        # As root, with the real-engine tests required to run rather than skip.
+        assert any(run.startswith("sudo ") and run.endswith(" scripts/test") for run in runs), runs
+        assert any(s.get("env", {}).get("WPSWARM_REQUIRE_ENGINE") == "1" for s in steps(test_job))
     assert (ROOT / "scripts" / "test").exists()
 
 
