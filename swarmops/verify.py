@@ -9,7 +9,9 @@ run at all (unreadable outputs, no Docker manager). Three layers, so the judgeme
 without an engine: `gather_facts` / `probe_http` talk to Docker and HTTP and return plain
 dataclasses, `evaluate` turns those into rows, `render_table` / `render_json` print them.
 
-Only secret *names* and mount targets are read; the Docker API never returns secret data.
+Only secret *names* and mount targets are read; the Docker API never returns secret data. Of a
+service's environment only the `*_FILE` variables are kept: they name the secret files the images
+read their passwords from, and every other variable could hold anything.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import http.client
 import json
 import os
+import posixpath
 import subprocess
 import sys
 import time
@@ -30,12 +33,19 @@ ROLE_LABEL = "wordpress-swarm.role"
 STACK_LABEL = "wordpress-swarm.stack"
 ENV_NODE_LABEL = "env"
 ROLES = ("logging", "mysql", "wordpress")
+SECRETS_DIR = "/run/secrets"
+#: WordPress logs in with the password MySQL created its user with: one secret behind both files.
+MYSQL_PASSWORD_VAR = "MYSQL_PASSWORD_FILE"
+WORDPRESS_PASSWORD_VAR = "WORDPRESS_DB_PASSWORD_FILE"
 OUTPUT_SERVICE_KEYS = {"logging": "loggingService", "mysql": "mysqlService", "wordpress": "wordpressService"}
 REQUIRED_OUTPUTS = ("envLabel", "url", "publishMode", *OUTPUT_SERVICE_KEYS.values(), "mysqlSecrets", "wordpressSecrets")
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
 Status = Literal["PASS", "FAIL"]
+
+# Task states after its container has run (or was refused); a task never leaves them.
+_ENDED = ("complete", "failed", "shutdown", "rejected")
 
 
 class VerifyError(Exception):
@@ -164,12 +174,19 @@ class TaskFacts:
     secret_names: tuple[str, ...] = ()
     # Container health where the container is on the node we are connected to; None elsewhere.
     container_health: str | None = None
+    exit_code: int | None = None  # of the task's container, once it has exited
 
 
 @dataclass(frozen=True)
 class SecretRef:
     name: str
-    target: str
+    target: str  # File.Name: absolute, or relative to SECRETS_DIR
+    id: str = ""
+
+    @property
+    def path(self) -> str:
+        """Where the secret's file is inside the container."""
+        return secret_path(self.target)
 
 
 @dataclass(frozen=True)
@@ -192,6 +209,7 @@ class ServiceFacts:
     endpoint_mode: str = "vip"
     ports: tuple[PortFacts, ...] = ()
     secrets: tuple[SecretRef, ...] = ()
+    file_env: Mapping[str, str] = field(default_factory=lambda: {})  # the spec's *_FILE variables only
     tasks: tuple[TaskFacts, ...] = ()
     update_state: str | None = None
     update_message: str = ""
@@ -275,8 +293,14 @@ def node_facts(raw: Mapping[str, Any]) -> NodeFacts:
     )
 
 
+def secret_path(target: str) -> str:
+    """A secret's File.Name as a path in the container: Docker mounts a relative one under SECRETS_DIR."""
+    return posixpath.normpath(posixpath.join(SECRETS_DIR, target))
+
+
 def task_facts(raw: Mapping[str, Any], container_health: str | None = None) -> TaskFacts:
     status = _dict(raw.get("Status"))
+    exit_code = _dict(status.get("ContainerStatus")).get("ExitCode")
     container_spec = _dict(_dict(raw.get("Spec")).get("ContainerSpec"))
     slot = raw.get("Slot")
     return TaskFacts(
@@ -290,7 +314,15 @@ def task_facts(raw: Mapping[str, Any], container_health: str | None = None) -> T
         slot=slot if isinstance(slot, int) else None,
         secret_names=tuple(str(_dict(s).get("SecretName", "")) for s in _list(container_spec.get("Secrets"))),
         container_health=container_health,
+        # The API reports 0 for a container that is still running: only an ended task has one.
+        exit_code=exit_code if isinstance(exit_code, int) and status.get("State") in _ENDED else None,
     )
+
+
+def _file_env(env: object) -> dict[str, str]:
+    """The `NAME_FILE=path` entries of a container spec's Env; nothing else is kept."""
+    pairs = (str(entry).partition("=") for entry in _list(env))
+    return {name: value for name, found, value in pairs if found and name.endswith("_FILE")}
 
 
 def service_facts(raw: Mapping[str, Any], tasks: Iterable[TaskFacts]) -> ServiceFacts:
@@ -324,9 +356,14 @@ def service_facts(raw: Mapping[str, Any], tasks: Iterable[TaskFacts]) -> Service
             for p in raw_ports
         ),
         secrets=tuple(
-            SecretRef(name=str(_dict(s).get("SecretName", "")), target=str(_dict(_dict(s).get("File")).get("Name", "")))
+            SecretRef(
+                name=str(_dict(s).get("SecretName", "")),
+                target=str(_dict(_dict(s).get("File")).get("Name", "")),
+                id=str(_dict(s).get("SecretID", "")),
+            )
             for s in _list(container.get("Secrets"))
         ),
+        file_env=_file_env(container.get("Env")),
         tasks=tuple(tasks),
         update_state=str(update["State"]) if update.get("State") else None,
         update_message=str(update.get("Message", "")),
@@ -474,6 +511,16 @@ def _reason(task: TaskFacts) -> str:
     return task.error or task.message or task.state
 
 
+def _outcome(task: TaskFacts) -> str:
+    """Why an ended task ended, with its container's exit code unless the error already says it
+    ("task: non-zero exit (137)")."""
+    reason = _reason(task)
+    if task.exit_code is None or f"exit ({task.exit_code})" in reason:
+        return reason
+    code = f"exit code {task.exit_code}"
+    return code if reason == task.state else f"{code} ({reason})"
+
+
 def _describe_task(task: TaskFacts, nodes: Mapping[str, NodeFacts]) -> str:
     where = nodes[task.node_id].hostname if task.node_id in nodes else "no node yet"
     slot = f"slot {task.slot} " if task.slot is not None else ""
@@ -482,11 +529,7 @@ def _describe_task(task: TaskFacts, nodes: Mapping[str, NodeFacts]) -> str:
 
 
 def _last_failure(service: ServiceFacts) -> TaskFacts | None:
-    failed = [
-        t
-        for t in service.tasks
-        if t.desired_state not in ("running", "ready") and t.state in ("failed", "rejected", "complete", "shutdown")
-    ]
+    failed = [t for t in service.tasks if t.desired_state not in ("running", "ready") and t.state in _ENDED]
     failed = [t for t in failed if t.error or t.state != "shutdown"]
     return max(failed, key=lambda t: t.timestamp) if failed else None
 
@@ -535,10 +578,12 @@ def check_converged(role: str, service: ServiceFacts, facts: SwarmFacts) -> Row:
         return Row("converged", target, "FAIL", f"unsupported service mode {service.mode!r}")
     stuck = [t for t in _current(service) if t.state != "running"]
     problems.extend(_describe_task(t, nodes) for t in stuck[:3])
-    if problems and not stuck:
+    if problems:
+        # Why a replica is missing: a stopped container's task ends (failed, complete) and its
+        # replacement, if the restart policy allows one, waits 'ready' for the restart delay.
         last = _last_failure(service)
         if last is not None:
-            problems.append(f"last task {last.state}: {_reason(last)}")
+            problems.append(f"last task {last.state}: {_outcome(last)}")
     if service.update_state in ("updating", "paused", "rollback_started", "rollback_paused"):
         problems.append(
             f"update {service.update_state}" + (f": {service.update_message}" if service.update_message else "")
@@ -566,7 +611,7 @@ def check_healthy(role: str, service: ServiceFacts, facts: SwarmFacts) -> Row:
     problems += [f"container {t.container_health}: {_describe_task(t, nodes)}" for t in sick[:3]]
     if not running and not waiting:
         last = _last_failure(service)
-        problems.append("no task has started" + (f"; last task {last.state}: {_reason(last)}" if last else ""))
+        problems.append("no task running" + (f"; last task {last.state}: {_outcome(last)}" if last else ""))
     if problems:
         return Row("healthy", target, "FAIL", "; ".join(problems + ([history] if history else [])))
     detail = f"health check passed on {len(running)} running task(s)"
@@ -643,15 +688,66 @@ def check_published_port(role: str, service: ServiceFacts, expected: Expected) -
     return Row("published", target, "PASS", _ports_text(matching))
 
 
-def check_secrets(role: str, service: ServiceFacts, names: Sequence[str], facts: SwarmFacts) -> Row:
+def _secret_files(service: ServiceFacts) -> dict[str, str]:
+    """The spec's `*_FILE` variables that point into SECRETS_DIR: variable -> normalised path."""
+    files: dict[str, str] = {}
+    for variable, value in sorted(service.file_env.items()):
+        path = posixpath.normpath(value) if value.startswith("/") else ""
+        if path.startswith(SECRETS_DIR + "/"):
+            files[variable] = path
+    return files
+
+
+def _mounted_at(service: ServiceFacts, path: str) -> SecretRef | None:
+    return next((ref for ref in service.secrets if ref.target and ref.path == path), None)
+
+
+def _same_secret(a: SecretRef, b: SecretRef) -> bool:
+    return a.id == b.id if a.id and b.id else a.name == b.name
+
+
+def _password_pair(wordpress: ServiceFacts, mysql: ServiceFacts | None) -> tuple[str | None, str]:
+    """(problem, note) for the WordPress DB password file against MySQL's user password file."""
+    wp_path = _secret_files(wordpress).get(WORDPRESS_PASSWORD_VAR)
+    if wp_path is None:
+        value = wordpress.file_env.get(WORDPRESS_PASSWORD_VAR)
+        # Only a path is shown: a value that isn't one might be a password put there by mistake.
+        if value is None:
+            return f"{WORDPRESS_PASSWORD_VAR} is not set", ""
+        shown = f"={value}" if value.startswith("/") else " (not a path)"
+        return f"{WORDPRESS_PASSWORD_VAR}{shown} is not a file under {SECRETS_DIR}/", ""
+    wp_ref = _mounted_at(wordpress, wp_path)
+    if wp_ref is None:
+        return None, ""  # reported as an unmounted file already
+    theirs = f"mysql's {MYSQL_PASSWORD_VAR}"
+    if mysql is None:
+        return f"{WORDPRESS_PASSWORD_VAR}: cannot compare with {theirs} secret, the mysql service is missing", ""
+    my_path = _secret_files(mysql).get(MYSQL_PASSWORD_VAR)
+    my_ref = _mounted_at(mysql, my_path) if my_path else None
+    if my_ref is None:
+        why = f"{my_path} has no secret mounted" if my_path else f"it is not set to a file under {SECRETS_DIR}/"
+        return f"{WORDPRESS_PASSWORD_VAR}: cannot compare with {theirs} secret, {why}", ""
+    if not _same_secret(wp_ref, my_ref):
+        return (
+            f"{WORDPRESS_PASSWORD_VAR}={wp_path} is secret {wp_ref.name}, "
+            f"but {theirs}={my_path} is secret {my_ref.name}: WordPress would log in with another password",
+            "",
+        )
+    return None, f"same secret as {theirs}"
+
+
+def check_secrets(
+    role: str, service: ServiceFacts, names: Sequence[str], facts: SwarmFacts, mysql: ServiceFacts | None = None
+) -> Row:
     """Each expected secret is referenced by the spec with a target file, exists, and is in the
-    spec of every running task (a task from before an update would lack a new secret)."""
+    spec of every running task (a task from before an update would lack a new secret). Every
+    `*_FILE` variable pointing into /run/secrets has a secret mounted at exactly that path, and
+    WordPress's DB password file is the same secret as MySQL's user password file (`mysql`)."""
     target = _target(role, service.name)
     nodes = {n.id: n for n in facts.nodes}
     running = _running(service, nodes)
     refs = {ref.name: ref for ref in service.secrets}
     problems: list[str] = []
-    mounted: list[str] = []
     for name in names:
         ref = refs.get(name)
         if ref is None:
@@ -665,10 +761,26 @@ def check_secrets(role: str, service: ServiceFacts, names: Sequence[str], facts:
         lacking = [t for t in running if name not in t.secret_names]
         if lacking:
             problems.append(f"{name}: missing from {len(lacking)} of {len(running)} running task(s)")
-        mounted.append(f"{name} -> {ref.target}")
+    readers: dict[str, list[str]] = {}  # secret file path -> variables reading it
+    for variable, path in _secret_files(service).items():
+        if _mounted_at(service, path) is None:
+            mounted = ", ".join(sorted(ref.path for ref in service.secrets if ref.target)) or "none"
+            problems.append(f"{variable}={path}: no secret is mounted at that path (secret files: {mounted})")
+        readers.setdefault(path, []).append(variable)
+    note = ""
+    if role == "wordpress":
+        problem, note = _password_pair(service, mysql)
+        problems += [problem] if problem else []
     if problems:
         return Row("secrets", target, "FAIL", "; ".join(problems))
-    return Row("secrets", target, "PASS", "; ".join(mounted) if mounted else "no secrets expected")
+    mounted_text: list[str] = []
+    for ref in service.secrets:
+        extra = readers.get(ref.path, [])
+        if note and WORDPRESS_PASSWORD_VAR in extra:
+            extra = [*extra, note]
+        where = ref.path if ref.target else "no file"
+        mounted_text.append(f"{ref.name} -> {where}" + (f" ({', '.join(extra)})" if extra else ""))
+    return Row("secrets", target, "PASS", "; ".join(mounted_text) if mounted_text else "no secrets expected")
 
 
 def check_http(result: HttpResult) -> Row:
@@ -706,7 +818,8 @@ def evaluate(expected: Expected, facts: SwarmFacts, http_result: HttpResult) -> 
             elif check == "published":
                 rows.append(check_published_port(role, service, expected))
             else:
-                rows.append(check_secrets(role, service, expected.secrets.get(role, ()), facts))
+                mysql = facts.services.get(expected.services["mysql"])
+                rows.append(check_secrets(role, service, expected.secrets.get(role, ()), facts, mysql))
     rows.append(check_http(http_result))
     return rows
 

@@ -63,10 +63,16 @@ LOGGING = ServiceFacts(
     has_healthcheck=True,
     tasks=(task("n1", slot=None), task("n2", slot=None)),
 )
-MYSQL_SECRETS = (
-    SecretRef("db-root-password-1", "/run/secrets/mysql-root-password"),
-    SecretRef("db-user-password-1", "/run/secrets/mysql-user-password"),
-)
+# As the product mounts them: the user-password secret is in both services, under different files.
+ROOT_SECRET = SecretRef("db-root-password-1", "/run/secrets/mysql-root-password", id="sec-root")
+MYSQL_USER_SECRET = SecretRef("db-user-password-1", "/run/secrets/mysql-user-password", id="sec-user")
+WORDPRESS_USER_SECRET = SecretRef("db-user-password-1", "/run/secrets/wordpress-db-password", id="sec-user")
+MYSQL_SECRETS = (ROOT_SECRET, MYSQL_USER_SECRET)
+MYSQL_FILE_ENV = {
+    "MYSQL_ROOT_PASSWORD_FILE": "/run/secrets/mysql-root-password",
+    "MYSQL_PASSWORD_FILE": "/run/secrets/mysql-user-password",
+}
+WORDPRESS_FILE_ENV = {"WORDPRESS_DB_PASSWORD_FILE": "/run/secrets/wordpress-db-password"}
 MYSQL = ServiceFacts(
     id="s-db",
     name="db-mysql-1",
@@ -77,6 +83,7 @@ MYSQL = ServiceFacts(
     has_healthcheck=True,
     endpoint_mode="dnsrr",
     secrets=MYSQL_SECRETS,
+    file_env=MYSQL_FILE_ENV,
     tasks=(task("n1", secret_names=("db-root-password-1", "db-user-password-1"), container_health="healthy"),),
 )
 WORDPRESS = ServiceFacts(
@@ -88,7 +95,8 @@ WORDPRESS = ServiceFacts(
     constraints=("node.labels.env==test",),
     has_healthcheck=True,
     ports=(PortFacts(target=80, published=30080, protocol="tcp", mode="host"),),
-    secrets=(SecretRef("db-user-password-1", "/run/secrets/wordpress-db-password"),),
+    secrets=(WORDPRESS_USER_SECRET,),
+    file_env=WORDPRESS_FILE_ENV,
     tasks=(task("n2", secret_names=("db-user-password-1",)),),
 )
 SECRET_NAMES = frozenset({"db-root-password-1", "db-user-password-1", "someone-elses"})
@@ -212,7 +220,12 @@ def test_healthy_stack_passes_every_row_in_a_stable_order() -> None:
     assert by_key["placement", "logging"].detail == "one task on each node labelled env=test: node1, node2"
     assert by_key["ports", "mysql"].detail == "nothing published (endpoint mode dnsrr)"
     assert by_key["secrets", "mysql"].detail == (
-        "db-root-password-1 -> /run/secrets/mysql-root-password; db-user-password-1 -> /run/secrets/mysql-user-password"
+        "db-root-password-1 -> /run/secrets/mysql-root-password (MYSQL_ROOT_PASSWORD_FILE); "
+        "db-user-password-1 -> /run/secrets/mysql-user-password (MYSQL_PASSWORD_FILE)"
+    )
+    assert by_key["secrets", "wordpress"].detail == (
+        "db-user-password-1 -> /run/secrets/wordpress-db-password "
+        "(WORDPRESS_DB_PASSWORD_FILE, same secret as mysql's MYSQL_PASSWORD_FILE)"
     )
     assert by_key["published", "wordpress"].detail == "30080->80/tcp (host)"
     assert by_key["http", "http"].detail == "HTTP 302 (1 attempt(s), 0.0s)"
@@ -220,6 +233,16 @@ def test_healthy_stack_passes_every_row_in_a_stable_order() -> None:
 
 
 def test_missing_service_fails_all_its_rows_and_nothing_else() -> None:
+    rows = verify.evaluate(EXPECTED, facts(wordpress=None), HTTP_OK)
+    assert failed(rows) == {
+        ("service", "wordpress"): "no such service on this swarm",
+        ("converged", "wordpress"): "service not found",
+        ("healthy", "wordpress"): "service not found",
+        ("published", "wordpress"): "service not found",
+        ("secrets", "wordpress"): "service not found",
+    }
+    assert verify.exit_code(rows) == 1
+    # Without mysql, WordPress's password file can't be shown to be mysql's: that row fails too.
     rows = verify.evaluate(EXPECTED, facts(mysql=None), HTTP_OK)
     assert failed(rows) == {
         ("service", "mysql"): "no such service on this swarm",
@@ -227,8 +250,9 @@ def test_missing_service_fails_all_its_rows_and_nothing_else() -> None:
         ("healthy", "mysql"): "service not found",
         ("ports", "mysql"): "service not found",
         ("secrets", "mysql"): "service not found",
+        ("secrets", "wordpress"): "WORDPRESS_DB_PASSWORD_FILE: cannot compare with mysql's MYSQL_PASSWORD_FILE "
+        "secret, the mysql service is missing",
     }
-    assert verify.exit_code(rows) == 1
 
 
 def test_service_labels_must_name_the_role_and_the_stack() -> None:
@@ -266,6 +290,41 @@ def test_exited_task_without_replacement_names_the_last_failure() -> None:
     assert failed(rows)["converged", "wordpress"] == "0/1 replicas running; last task failed: task: non-zero exit (1)"
 
 
+@pytest.mark.parametrize(
+    ("ended", "current", "detail"),
+    [
+        pytest.param(
+            # `docker kill` of the task's container; the replacement waits out the restart delay.
+            task("n2", state="failed", desired="shutdown", error="task: non-zero exit (137)", exit_code=137),
+            (task("n2", state="ready", desired="ready", message="prepared"),),
+            "0/1 replicas running; slot 1 on node2: ready (prepared); last task failed: task: non-zero exit (137)",
+            id="killed-restart-pending",
+        ),
+        pytest.param(
+            # The command exited 0 and the restart policy is 'none' (or 'on-failure'): no replacement.
+            task("n2", state="complete", desired="shutdown", message="finished", exit_code=0),
+            (),
+            "0/1 replicas running; last task complete: exit code 0 (finished)",
+            id="exited-no-restart",
+        ),
+        pytest.param(
+            task("n2", state="rejected", desired="shutdown", error="invalid mount config"),
+            (task("", state="pending", desired="running"),),
+            "0/1 replicas running; slot 1 on no node yet: pending; last task rejected: invalid mount config",
+            id="rejected-then-pending",
+        ),
+    ],
+)
+def test_stopped_task_fails_converged_with_its_state_and_exit(
+    ended: TaskFacts, current: tuple[TaskFacts, ...], detail: str
+) -> None:
+    rows = verify.evaluate(EXPECTED, facts(wordpress=replace(WORDPRESS, tasks=(ended, *current))), HTTP_OK)
+    assert failed(rows)["converged", "wordpress"] == detail
+    # Nothing runs: the health row fails alongside, with the same last task.
+    assert set(failed(rows)) == {("converged", "wordpress"), ("healthy", "wordpress")}
+    assert failed(rows)["healthy", "wordpress"] == "no task running; " + detail.rpartition("; ")[2]
+
+
 def test_tasks_on_a_down_node_do_not_count_as_running() -> None:
     down = replace(N2, state="down")
     rows = verify.evaluate(EXPECTED, facts(nodes=(N1, down, N3)), HTTP_OK)
@@ -297,7 +356,8 @@ def test_task_waiting_for_its_health_check_fails_healthy() -> None:
     )
     rows = verify.evaluate(EXPECTED, facts(mysql=replace(MYSQL, tasks=(earlier, starting))), HTTP_OK)
     assert failed(rows) == {
-        ("converged", "mysql"): "0/1 replicas running; slot 1 on node1: starting",
+        ("converged", "mysql"): "0/1 replicas running; slot 1 on node1: starting; "
+        "last task failed: task: non-zero exit (137): dockerexec: unhealthy container",
         ("healthy", "mysql"): "waiting for its health check: slot 1 on node1: starting; "
         "1 earlier task(s) failed their health check",
     }
@@ -310,7 +370,7 @@ def test_no_started_task_fails_healthy_with_the_last_failure() -> None:
     pending = task("", state="pending", slot=1)
     rows = verify.evaluate(EXPECTED, facts(mysql=replace(MYSQL, tasks=(earlier, pending))), HTTP_OK)
     assert failed(rows)["healthy", "mysql"] == (
-        "no task has started; last task failed: task: non-zero exit (137): dockerexec: unhealthy container; "
+        "no task running; last task failed: task: non-zero exit (137): dockerexec: unhealthy container; "
         "1 earlier task(s) failed their health check"
     )
 
@@ -449,7 +509,12 @@ def test_secret_problems_are_each_named() -> None:
     rows = verify.evaluate(EXPECTED, facts(mysql=mysql), HTTP_OK)
     assert failed(rows) == {
         ("secrets", "mysql"): "db-root-password-1: attached without a target file; "
-        "db-user-password-1: not attached to the service"
+        "db-user-password-1: not attached to the service; "
+        "MYSQL_PASSWORD_FILE=/run/secrets/mysql-user-password: no secret is mounted at that path (secret files: none); "
+        "MYSQL_ROOT_PASSWORD_FILE=/run/secrets/mysql-root-password: no secret is mounted at that path "
+        "(secret files: none)",
+        ("secrets", "wordpress"): "WORDPRESS_DB_PASSWORD_FILE: cannot compare with mysql's MYSQL_PASSWORD_FILE "
+        "secret, /run/secrets/mysql-user-password has no secret mounted",
     }
     # Attached in the spec but a running task predates it; and the secret object is gone.
     rows = verify.evaluate(
@@ -462,6 +527,119 @@ def test_secret_problems_are_each_named() -> None:
         ("secrets", "wordpress"): "db-user-password-1: no such secret on the swarm; "
         "db-user-password-1: missing from 1 of 1 running task(s)",
     }
+
+
+@pytest.mark.parametrize(
+    ("mysql", "wordpress", "detail"),
+    [
+        pytest.param(
+            # The image reads a file nothing is mounted at: it would start without its password.
+            replace(MYSQL, file_env={**MYSQL_FILE_ENV, "MYSQL_ROOT_PASSWORD_FILE": "/run/secrets/mysql-root"}),
+            WORDPRESS,
+            {
+                ("secrets", "mysql"): "MYSQL_ROOT_PASSWORD_FILE=/run/secrets/mysql-root: no secret is mounted at "
+                "that path (secret files: /run/secrets/mysql-root-password, /run/secrets/mysql-user-password)"
+            },
+            id="mysql-path-mismatch",
+        ),
+        pytest.param(
+            MYSQL,
+            replace(WORDPRESS, secrets=(replace(WORDPRESS_USER_SECRET, target="/run/secrets/db-password"),)),
+            {
+                ("secrets", "wordpress"): "WORDPRESS_DB_PASSWORD_FILE=/run/secrets/wordpress-db-password: no secret "
+                "is mounted at that path (secret files: /run/secrets/db-password)"
+            },
+            id="wordpress-path-mismatch",
+        ),
+        pytest.param(
+            MYSQL,
+            # Both secrets attached, as the outputs expect, but the password file is the root one.
+            replace(
+                WORDPRESS,
+                secrets=(
+                    replace(WORDPRESS_USER_SECRET, target="/run/secrets/user"),
+                    replace(ROOT_SECRET, target="/run/secrets/wordpress-db-password"),
+                ),
+            ),
+            {
+                ("secrets", "wordpress"): "WORDPRESS_DB_PASSWORD_FILE=/run/secrets/wordpress-db-password is secret "
+                "db-root-password-1, but mysql's MYSQL_PASSWORD_FILE=/run/secrets/mysql-user-password is secret "
+                "db-user-password-1: WordPress would log in with another password"
+            },
+            id="different-secret",
+        ),
+        pytest.param(
+            # Same name, another object (ids win when both are known).
+            MYSQL,
+            replace(WORDPRESS, secrets=(replace(WORDPRESS_USER_SECRET, id="sec-other"),)),
+            {
+                ("secrets", "wordpress"): "WORDPRESS_DB_PASSWORD_FILE=/run/secrets/wordpress-db-password is secret "
+                "db-user-password-1, but mysql's MYSQL_PASSWORD_FILE=/run/secrets/mysql-user-password is secret "
+                "db-user-password-1: WordPress would log in with another password"
+            },
+            id="different-secret-id",
+        ),
+        pytest.param(
+            replace(MYSQL, file_env={"MYSQL_ROOT_PASSWORD_FILE": "/run/secrets/mysql-root-password"}),
+            WORDPRESS,
+            {
+                ("secrets", "wordpress"): "WORDPRESS_DB_PASSWORD_FILE: cannot compare with mysql's "
+                "MYSQL_PASSWORD_FILE secret, it is not set to a file under /run/secrets/"
+            },
+            id="mysql-password-file-unset",
+        ),
+        pytest.param(
+            MYSQL,
+            replace(WORDPRESS, file_env={}),
+            {("secrets", "wordpress"): "WORDPRESS_DB_PASSWORD_FILE is not set"},
+            id="wordpress-password-file-unset",
+        ),
+        pytest.param(
+            MYSQL,
+            replace(WORDPRESS, file_env={"WORDPRESS_DB_PASSWORD_FILE": "/etc/wordpress-db-password"}),
+            {
+                ("secrets", "wordpress"): "WORDPRESS_DB_PASSWORD_FILE=/etc/wordpress-db-password is not a file "
+                "under /run/secrets/"
+            },
+            id="wordpress-password-file-outside-secrets",
+        ),
+        pytest.param(
+            MYSQL,
+            # A value that isn't a path might be a password set by mistake: never shown.
+            replace(WORDPRESS, file_env={"WORDPRESS_DB_PASSWORD_FILE": "hunter2"}),
+            {("secrets", "wordpress"): "WORDPRESS_DB_PASSWORD_FILE (not a path) is not a file under /run/secrets/"},
+            id="wordpress-password-file-not-a-path",
+        ),
+    ],
+)
+def test_secret_files_must_be_mounted_where_the_env_says_and_share_the_password(
+    mysql: ServiceFacts, wordpress: ServiceFacts, detail: dict[tuple[str, str], str]
+) -> None:
+    rows = verify.evaluate(EXPECTED, facts(mysql=mysql, wordpress=wordpress), HTTP_OK)
+    assert failed(rows) == detail
+
+
+def test_secret_targets_are_normalised_and_other_file_variables_ignored() -> None:
+    # A relative File.Name is mounted under /run/secrets; `.`/`//` in either spelling don't matter.
+    mysql = replace(
+        MYSQL,
+        secrets=(
+            replace(ROOT_SECRET, target="mysql-root-password"),
+            replace(MYSQL_USER_SECRET, target="./mysql-user-password"),
+        ),
+        file_env={
+            "MYSQL_ROOT_PASSWORD_FILE": "/run/secrets//mysql-root-password",
+            "MYSQL_PASSWORD_FILE": "/run/secrets/./mysql-user-password",
+            "TLS_CERT_FILE": "/etc/ssl/cert.pem",  # not a secret file: not checked
+        },
+    )
+    wordpress = replace(WORDPRESS, secrets=(replace(WORDPRESS_USER_SECRET, id=""),))  # ids unknown: names compared
+    rows = verify.evaluate(EXPECTED, facts(mysql=mysql, wordpress=wordpress), HTTP_OK)
+    assert failed(rows) == {}
+    assert rows_by_key(rows)["secrets", "mysql"].detail == (
+        "db-root-password-1 -> /run/secrets/mysql-root-password (MYSQL_ROOT_PASSWORD_FILE); "
+        "db-user-password-1 -> /run/secrets/mysql-user-password (MYSQL_PASSWORD_FILE)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -681,6 +859,7 @@ def test_facts_from_raw_api_objects() -> None:
                     "ContainerSpec": {
                         "Healthcheck": {"Test": ["CMD", "mysqladmin", "ping"]},
                         "Secrets": [{"SecretID": "x", "SecretName": "db-root", "File": {"Name": "/run/secrets/root"}}],
+                        "Env": ["MYSQL_ROOT_PASSWORD_FILE=/run/secrets/root", "MYSQL_USER=wp", "ODD", "A_FILE=x=y"],
                     },
                     "Placement": {"Constraints": ["node.labels.env==test"]},
                 },
@@ -700,7 +879,9 @@ def test_facts_from_raw_api_objects() -> None:
         constraints=("node.labels.env==test",),
         has_healthcheck=True,
         endpoint_mode="dnsrr",
-        secrets=(SecretRef("db-root", "/run/secrets/root"),),
+        secrets=(SecretRef("db-root", "/run/secrets/root", id="x"),),
+        # Of the environment only the *_FILE variables are kept.
+        file_env={"MYSQL_ROOT_PASSWORD_FILE": "/run/secrets/root", "A_FILE": "x=y"},
         update_state="completed",
         update_message="update completed",
     )
@@ -738,3 +919,12 @@ def test_facts_from_raw_api_objects() -> None:
     assert verify.task_facts(raw_task) == TaskFacts(
         "t1", "n1", "running", "starting", "", "starting", "2026-01-01T00:00:00Z", 1, ("db-root",), None
     )
+    # An exit code only once the container has ended: the API says 0 for a running one too.
+    running = {**raw_task, "Status": {"State": "running", "ContainerStatus": {"ContainerID": "c1", "ExitCode": 0}}}
+    assert verify.task_facts(running).exit_code is None
+    ended = {
+        **raw_task,
+        "DesiredState": "shutdown",
+        "Status": {"State": "failed", "Err": "task: non-zero exit (137)", "ContainerStatus": {"ExitCode": 137}},
+    }
+    assert (verify.task_facts(ended).state, verify.task_facts(ended).exit_code) == ("failed", 137)

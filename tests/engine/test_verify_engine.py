@@ -1,10 +1,12 @@
 """`python -m swarmops.verify` against real swarms, on a busybox stand-in shaped like the product.
 
 The stand-in has the product's three services and labels: a global 'logging' constrained to
-node.labels.env==<label>, a replicated 'mysql' with a health check, two secrets mounted at
-/run/secrets/... and no published port (dnsrr), and a replicated 'wordpress' (busybox httpd) with
-a secret and a published port. WordPress publishes in host mode: the ingress routing mesh needs
-IPVS, which this machine's kernel lacks, so an ingress port would never answer here.
+node.labels.env==<label>, a replicated 'mysql' with a health check, two secrets mounted at the
+product's /run/secrets/... paths named by its *_FILE variables and no published port (dnsrr), and
+a replicated 'wordpress' (busybox httpd) with the same user-password secret under its own file
+name, named by WORDPRESS_DB_PASSWORD_FILE, and a published port. WordPress publishes in host mode:
+the ingress routing mesh needs IPVS, which this machine's kernel lacks, so an ingress port would
+never answer here.
 """
 
 from __future__ import annotations
@@ -22,8 +24,12 @@ from typing import Any
 import docker
 import pytest
 from docker.errors import DockerException
-from docker.types import EndpointSpec, Healthcheck, SecretReference, ServiceMode
+from docker.models.containers import Container
+from docker.types import EndpointSpec, Healthcheck, RestartPolicy, SecretReference, ServiceMode
 
+from components.mysql import ROOT_PASSWORD_FILE, USER_PASSWORD_FILE
+from components.swarm import SECRETS_DIR
+from components.wordpress import DB_PASSWORD_FILE
 from swarmops import verify
 
 from . import harness
@@ -32,8 +38,9 @@ SECOND = 1_000_000_000  # docker API durations are nanoseconds
 STACK = "verify-standin"
 COMMON: dict[str, Any] = {"init": True, "stop_grace_period": 1 * SECOND}  # init forwards SIGTERM: fast stops
 # Passes once the secret is mounted, so a healthy mysql also proves the mount.
+ROOT_PASSWORD_PATH = f"{SECRETS_DIR}/{ROOT_PASSWORD_FILE}"
 MYSQL_HEALTHY = Healthcheck(
-    test=["CMD", "test", "-s", "/run/secrets/mysql-root-password"], interval=1 * SECOND, timeout=2 * SECOND, retries=2
+    test=["CMD", "test", "-s", ROOT_PASSWORD_PATH], interval=1 * SECOND, timeout=2 * SECOND, retries=2
 )
 MYSQL_UNHEALTHY = Healthcheck(test=["CMD", "false"], interval=1 * SECOND, timeout=2 * SECOND, retries=1)
 FAST_HTTP = ["--http-attempts", "3", "--http-delay", "0.5", "--http-timeout", "2"]
@@ -58,6 +65,9 @@ def deploy_standin(
     logging_constraints: Sequence[str] = (),
     wordpress_constraints: Sequence[str] = (),
     host_network: bool = False,
+    mysql_command: Sequence[str] = ("sleep", "3600"),
+    mysql_restart: RestartPolicy | None = None,
+    wordpress_restart: RestartPolicy | None = None,
 ) -> StandIn:
     placement = f"node.labels.env=={env_label}"
     port = harness.free_tcp_port()
@@ -70,8 +80,10 @@ def deploy_standin(
     root = client.secrets.create(name=res.name("db-root"), data=b"not-a-real-password-1", labels=res.labels)
     user = client.secrets.create(name=res.name("db-user"), data=b"not-a-real-password-2", labels=res.labels)
 
-    def mount(secret: Any, file: str) -> SecretReference:
-        return SecretReference(str(secret.id), str(secret.name), filename=f"/run/secrets/{file}", mode=0o444)
+    def mount(secret: Any, file: str, *, relative: bool = False) -> SecretReference:
+        # The product names absolute paths; Docker also takes a name relative to /run/secrets.
+        filename = file if relative else f"{SECRETS_DIR}/{file}"
+        return SecretReference(str(secret.id), str(secret.name), filename=filename, mode=0o444)
 
     logging = client.services.create(
         image,
@@ -84,14 +96,22 @@ def deploy_standin(
     )
     mysql = client.services.create(
         image,
-        ["sleep", "3600"],
+        list(mysql_command),
         name=res.name("mysql"),
         labels=labels("mysql"),
         mode=ServiceMode("replicated", replicas=1),
         constraints=[placement],
         endpoint_spec=EndpointSpec(mode="dnsrr"),
         healthcheck=mysql_health,
-        secrets=[mount(root, "mysql-root-password"), mount(user, "mysql-user-password")],
+        # The root one relative: the health check proves where Docker mounts it, the verifier
+        # must find it at the same path.
+        secrets=[mount(root, ROOT_PASSWORD_FILE, relative=True), mount(user, USER_PASSWORD_FILE)],
+        env=[
+            f"MYSQL_ROOT_PASSWORD_FILE={SECRETS_DIR}/{ROOT_PASSWORD_FILE}",
+            f"MYSQL_PASSWORD_FILE={SECRETS_DIR}/{USER_PASSWORD_FILE}",
+            "MYSQL_USER=wordpress",
+        ],
+        restart_policy=mysql_restart,
         **COMMON,
     )
     # The netns nodes' dockerd runs with --bridge none, so a host-mode port is never mapped there:
@@ -108,7 +128,9 @@ def deploy_standin(
         constraints=[placement, *wordpress_constraints],
         endpoint_spec=EndpointSpec(ports=published),
         networks=["host"] if host_network else None,
-        secrets=[mount(user, "wordpress-db-password")],
+        secrets=[mount(user, DB_PASSWORD_FILE)],
+        env=[f"WORDPRESS_DB_PASSWORD_FILE={SECRETS_DIR}/{DB_PASSWORD_FILE}", "WORDPRESS_DB_USER=wordpress"],
+        restart_policy=wordpress_restart,
         **COMMON,
     )
     outputs = {
@@ -280,7 +302,16 @@ def test_healthy_standin_passes_every_check(
     assert set(rows) == EXPECTED_ROWS
     assert (code, failing(rows)) == (0, set()), text
     assert rows[("healthy", "mysql")]["detail"].startswith("health check passed on 1 running task")
-    assert "/run/secrets/mysql-root-password" in rows[("secrets", "mysql")]["detail"]
+    # Each *_FILE variable has its secret at exactly that path; WordPress's is MySQL's user password.
+    root, user = standin.outputs["mysqlSecrets"]
+    assert rows[("secrets", "mysql")]["detail"] == (
+        f"{root} -> /run/secrets/mysql-root-password (MYSQL_ROOT_PASSWORD_FILE); "
+        f"{user} -> /run/secrets/mysql-user-password (MYSQL_PASSWORD_FILE)"
+    )
+    assert rows[("secrets", "wordpress")]["detail"] == (
+        f"{user} -> /run/secrets/wordpress-db-password "
+        "(WORDPRESS_DB_PASSWORD_FILE, same secret as mysql's MYSQL_PASSWORD_FILE)"
+    )
     assert rows[("placement", "logging")]["detail"].endswith(engine.info()["Name"])
     # No secret value reaches the output, only names and mount targets.
     assert "not-a-real-password" not in text
@@ -314,6 +345,74 @@ def test_task_that_cannot_run_fails_converged(
     assert (code, failing(rows)) == (1, {("converged", "wordpress")}), text
     detail = rows[("converged", "wordpress")]["detail"]
     assert detail.startswith("1/2 replicas running; slot 2 on no node yet: pending"), detail
+
+
+def task_container(client: docker.DockerClient, service: str) -> Container:
+    """The container of the service's one running task (on this node)."""
+    (task,) = harness.wait_running(client, service, 1)
+    return client.containers.get(harness.task_container_id(task))
+
+
+def test_killed_task_fails_converged_with_its_exit_code(
+    engine: docker.DockerClient,
+    busybox_image: str,
+    engine_resources: harness.TestResources,
+    env_value: str,
+    tmp_path: Path,
+) -> None:
+    # Restarts after a long delay: the replacement task waits 'ready' while the verifier looks.
+    restart = RestartPolicy(condition="any", delay=600 * SECOND)
+    standin = deploy_converged(engine, busybox_image, engine_resources, env_value, wordpress_restart=restart)
+    harness.wait_running(engine, standin.mysql, 1)
+    task_container(engine, standin.wordpress).kill()  # `docker kill`: SIGKILL, exit 137
+    wait_until_rows(
+        engine,
+        standin,
+        lambda rows: all(f in row(rows, "converged", "wordpress").detail for f in ("non-zero exit (137)", ": ready")),
+        "the killed wordpress task failed and its replacement waiting",
+    )
+
+    code, text = run_verify(standin.outputs, tmp_path, None, "--json", *FAST_HTTP)
+    rows = rows_of(text)
+    # Nothing answers on the URL without the container, so http fails with it.
+    assert (code, failing(rows)) == (1, {("converged", "wordpress"), ("http", "http")}), text
+    assert rows[("converged", "wordpress")]["detail"] == (
+        f"0/1 replicas running; slot 1 on {engine.info()['Name']}: ready (prepared); "
+        "last task failed: task: non-zero exit (137)"
+    )
+
+
+def test_stopped_task_without_restart_fails_converged_and_healthy(
+    engine: docker.DockerClient,
+    busybox_image: str,
+    engine_resources: harness.TestResources,
+    env_value: str,
+    tmp_path: Path,
+) -> None:
+    # Exits 0 on SIGTERM (init passes `docker stop`'s signal on), and is never restarted.
+    standin = deploy_converged(
+        engine,
+        busybox_image,
+        engine_resources,
+        env_value,
+        mysql_command=["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
+        mysql_restart=RestartPolicy(condition="none"),
+    )
+    task_container(engine, standin.mysql).stop(timeout=5)  # `docker stop`
+    wait_until_rows(
+        engine,
+        standin,
+        lambda rows: "last task complete" in row(rows, "converged", "mysql").detail,
+        "the stopped mysql task complete",
+    )
+
+    code, text = run_verify(standin.outputs, tmp_path, None, "--json", *FAST_HTTP)
+    rows = rows_of(text)
+    assert (code, failing(rows)) == (1, {("converged", "mysql"), ("healthy", "mysql")}), text
+    assert rows[("converged", "mysql")]["detail"] == "0/1 replicas running; last task complete: exit code 0 (finished)"
+    assert rows[("healthy", "mysql")]["detail"] == "no task running; last task complete: exit code 0 (finished)"
+    # Secrets are judged on the spec, so they still pass with no task running.
+    assert rows[("secrets", "mysql")]["status"] == "PASS"
 
 
 def test_failing_health_check_fails_healthy(
