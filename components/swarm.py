@@ -34,7 +34,9 @@ def placement(
 
 
 def restart_policy(condition: str = "any") -> docker.ServiceTaskSpecRestartPolicyArgs:
-    # max_attempts 0 = keep trying: a service that lost its database comes back when it returns.
+    # "any", not "on-failure": Swarm stops an unhealthy container and a database server exits 0 on
+    # that signal, so the task ends "complete" (seen with MariaDB in tests/engine). max_attempts 0
+    # keeps trying: a service that lost its database comes back when it returns.
     return docker.ServiceTaskSpecRestartPolicyArgs(condition=condition, delay="5s", max_attempts=0, window="2m")
 
 
