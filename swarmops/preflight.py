@@ -15,7 +15,17 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 
-from components.node_labels import ENV_LABEL_KEY, NAMES_KEY, TAKE_OVER_KEY, docker_client, find_node_ids
+from components.node_labels import (
+    ENV_LABEL_KEY,
+    NAMES_KEY,
+    OWNER_LABEL_KEY,
+    TAKE_OVER_KEY,
+    docker_client,
+    find_node_ids,
+    is_ours,
+    owner_of,
+    stack_owner,
+)
 from components.settings import PROJECT, StackSettings
 from components.swarm import STACK_LABEL
 
@@ -181,9 +191,16 @@ def _swarm_findings(facts: SwarmFacts) -> list[Finding]:
     return []
 
 
-def label_plan(facts: SwarmFacts, settings: StackSettings) -> tuple[set[str], list[Finding]]:
-    """IDs of the nodes the label resource will label, and findings for names it would refuse."""
+def label_plan(facts: SwarmFacts, settings: StackSettings, owner: str | None = None) -> tuple[set[str], list[Finding]]:
+    """IDs of the nodes the label resource will label, and findings for names it would refuse.
+
+    `owner` is the stack's `<project>/<stack>`: a listed node whose ownership marker names it is
+    the stack's own whatever its env value (the stack's previous envLabel), and will be relabelled,
+    as the label resource does. Without the marker (another stack's, or a node labelled before
+    markers existed) another env value is refused unless nodes.takeOver.
+    """
     env = settings.env_label
+    owners = [owner] if owner else []
     planned: set[str] = set()
     findings: list[Finding] = []
     for name in settings.node_labels.nodes:
@@ -199,13 +216,14 @@ def label_plan(facts: SwarmFacts, settings: StackSettings) -> tuple[set[str], li
             )
             continue
         node = matches[0]
-        current = node.labels.get(ENV_LABEL_KEY)
-        if current not in (None, env) and not settings.node_labels.take_over:
+        current, marker = node.labels.get(ENV_LABEL_KEY), node.labels.get(OWNER_LABEL_KEY)
+        if not settings.node_labels.take_over and not is_ours(current, marker, env, owners=owners):
+            held = f"stack {owner_of(marker)}'s label" if marker else "another environment's label"
             findings.append(
                 Finding(
                     "node-names",
-                    f"node {node.hostname} ({node.node_id}) has {ENV_LABEL_KEY}={current}, another environment's "
-                    f"label; this stack would label it {ENV_LABEL_KEY}={env}",
+                    f"node {node.hostname} ({node.node_id}) has {ENV_LABEL_KEY}={current}, {held}; "
+                    f"this stack would label it {ENV_LABEL_KEY}={env}",
                     f"set {TAKE_OVER_KEY}: true to move it to this stack, or remove it from {NAMES_KEY}",
                 )
             )
@@ -218,9 +236,9 @@ def _will_match(node: NodeFacts, env: str, planned: set[str]) -> bool:
     return node.labels.get(ENV_LABEL_KEY) == env or node.node_id in planned
 
 
-def nodes_for_stack(facts: SwarmFacts, settings: StackSettings) -> list[NodeFacts]:
+def nodes_for_stack(facts: SwarmFacts, settings: StackSettings, owner: str | None = None) -> list[NodeFacts]:
     """Ready, active nodes the stack's services may run on once its own labels are applied."""
-    planned, _refused = label_plan(facts, settings)
+    planned, _refused = label_plan(facts, settings, owner)
     return [n for n in facts.nodes if n.schedulable and _will_match(n, settings.env_label, planned)]
 
 
@@ -294,12 +312,12 @@ def _data_node_findings(facts: SwarmFacts, settings: StackSettings, planned: set
     return findings
 
 
-def evaluate(facts: SwarmFacts, settings: StackSettings, stack: str) -> list[Finding]:
-    """Every reason the swarm is not ready for `stack` with these settings; empty when it is."""
+def evaluate(facts: SwarmFacts, settings: StackSettings, stack: str, *, project: str = PROJECT) -> list[Finding]:
+    """Every reason the swarm is not ready for `stack` (of `project`) with these settings; empty when it is."""
     findings = _swarm_findings(facts)
     if findings:
         return findings  # nothing else can be read from an engine that is no usable manager
-    planned, findings = label_plan(facts, settings)
+    planned, findings = label_plan(facts, settings, stack_owner(stack, project))
     return [
         *findings,
         *_placement_findings(facts, settings, planned),
@@ -329,6 +347,9 @@ def facts_from(source: FactSource) -> Iterator[None]:
 
 def preflight(settings: StackSettings, stack: str | None = None, dry_run: bool | None = None) -> None:
     """Raises PreflightError with every finding; warns instead when a preview cannot reach the host."""
+    # The program's own stack is named by the runtime, as NodeEnvLabel's owner is; a stack named
+    # by the caller (a test, outside a Pulumi run) is one of this project.
+    project = PROJECT if stack else pulumi.get_project()
     stack = stack or pulumi.get_stack()
     dry_run = pulumi.runtime.is_dry_run() if dry_run is None else dry_run
     facts = _fact_source(settings)
@@ -338,8 +359,8 @@ def preflight(settings: StackSettings, stack: str | None = None, dry_run: bool |
             f"`pulumi up` will fail unless it can"
         )
         return
-    findings = evaluate(facts, settings, stack)
+    findings = evaluate(facts, settings, stack, project=project)
     if findings:
         raise PreflightError(findings)
-    matching = ", ".join(n.hostname for n in nodes_for_stack(facts, settings))
+    matching = ", ".join(n.hostname for n in nodes_for_stack(facts, settings, stack_owner(stack, project)))
     pulumi.log.info(f"preflight passed on {facts.docker_host}: {settings.placement_constraint} matches {matching}")

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from components.node_labels import OWNER_LABEL_KEY
 from components.settings import StackSettings, parse_settings
 from swarmops import preflight as preflight_module
 from swarmops.preflight import (
@@ -16,9 +17,10 @@ from swarmops.preflight import (
     PublishedPort,
     SwarmFacts,
     evaluate,
+    nodes_for_stack,
     preflight,
 )
-from tests.support import Deployment, deploy, run_main, stack_config
+from tests.support import STACKS, Deployment, deploy, ready_swarm, run_main, stack_config
 
 
 def settings_of(stack: str, **groups: dict[str, Any]) -> StackSettings:
@@ -29,8 +31,11 @@ def settings_of(stack: str, **groups: dict[str, Any]) -> StackSettings:
     return parse_settings(config)
 
 
-def node(hostname: str, env: str | None = None, state: str = "ready", availability: str = "active") -> NodeFacts:
-    return NodeFacts(f"id-{hostname}", hostname, state, availability, {"env": env} if env else {})
+def node(
+    hostname: str, env: str | None = None, state: str = "ready", availability: str = "active", marker: str | None = None
+) -> NodeFacts:
+    labels = ({"env": env} if env else {}) | ({OWNER_LABEL_KEY: marker} if marker else {})
+    return NodeFacts(f"id-{hostname}", hostname, state, availability, labels)
 
 
 def swarm(*nodes: NodeFacts, ports: tuple[PublishedPort, ...] = ()) -> SwarmFacts:
@@ -111,6 +116,87 @@ def test_a_listed_node_of_another_environment_is_refused_unless_taken_over() -> 
 
     taking_over = settings_of("dev", nodes={"names": ["vm"], "takeOver": True})
     assert evaluate(facts, taking_over, "dev") == []
+
+
+# What NodeEnvLabel leaves on prod's nodes: env=prod and the marker `<project>/<stack>#<resource id>`.
+PROD_MARKER = "wordpress-swarm/prod#5f0c1e2d"
+PROD_NODES = ("swarm-web-1", "swarm-web-2", "swarm-db-1")
+
+
+def prod_labelled(marker: str | None = PROD_MARKER, env: str = "prod") -> SwarmFacts:
+    """Prod after a deploy: its listed nodes labelled (and marked) by the stack, the manager not."""
+    return swarm(node("swarm-manager"), *(node(n, env=env, marker=marker) for n in PROD_NODES))
+
+
+def with_env_label(stack: str, env_label: str) -> StackSettings:
+    return parse_settings(stack_config(stack) | {"envLabel": env_label})
+
+
+def test_a_changed_env_label_moves_the_nodes_the_stack_marked_as_its_own() -> None:
+    # Only envLabel changed: the nodes hold the stack's old value under its own marker.
+    blue = with_env_label("prod", "blue")
+    assert evaluate(prod_labelled(), blue, "prod") == []
+    assert {n.hostname for n in nodes_for_stack(prod_labelled(), blue, "wordpress-swarm/prod")} == set(PROD_NODES)
+
+
+@pytest.mark.parametrize(
+    ("marker", "held_by"),
+    [
+        ("wordpress-swarm/staging#77aa", "stack wordpress-swarm/staging's label"),  # another stack
+        ("other-project/prod#77aa", "stack other-project/prod's label"),  # another project's stack of that name
+        (None, "another environment's label"),  # unmarked: labelled by hand, or before markers existed
+    ],
+)
+def test_another_env_value_without_the_stacks_marker_is_refused(marker: str | None, held_by: str) -> None:
+    facts = prod_labelled(marker=None)
+    facts = replace(facts, nodes=(*facts.nodes[:-1], node("swarm-db-1", env="prod", marker=marker)))
+    blue = with_env_label("prod", "blue")
+    findings = evaluate(facts, blue, "prod")
+    # The unmarked web nodes are refused too, and so the data node is out of the environment.
+    refused = [f.problem for f in findings if f.check == "node-names"]
+    assert len(refused) == 3
+    assert "swarm-db-1 (id-swarm-db-1) has env=prod, " + held_by in refused[2]
+    assert "this stack would label it env=blue" in refused[2]
+    assert "wordpress-swarm:nodes.takeOver" in findings[2].fix
+
+    taking_over = parse_settings(
+        stack_config("prod") | {"envLabel": "blue", "nodes": {"names": list(PROD_NODES), "takeOver": True}}
+    )
+    assert evaluate(facts, taking_over, "prod") == []
+
+
+def test_the_marker_only_counts_for_the_stack_it_names() -> None:
+    # staging listing prod's nodes: prod's marker makes them no more staging's than before.
+    staging = with_env_label("prod", "staging")
+    assert checks(evaluate(prod_labelled(), staging, "staging")) == ["node-names"] * 3 + ["placement", "data-node"]
+
+
+def test_a_node_already_holding_the_value_is_fine_whoever_marked_it() -> None:
+    assert evaluate(prod_labelled(marker="wordpress-swarm/other#1"), PROD, "prod") == []
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_the_mock_engine_swarm_passes_preflight(stack: str) -> None:
+    settings = parse_settings(stack_config(stack))
+    assert evaluate(ready_swarm(settings), settings, stack) == []
+
+
+def test_the_program_declares_a_changed_env_label_on_the_nodes_it_marked() -> None:
+    blue = deploy(run_main, stack_config("prod") | {"envLabel": "blue"}, "prod", swarm=lambda _s: prod_labelled())
+    labels = blue.one("pulumi-python:dynamic/wordpress-swarm:NodeEnvLabel")
+    assert (labels.inputs["value"], labels.inputs["owner"]) == ("blue", "wordpress-swarm/prod")
+
+    # Another stack of the project on the same nodes is refused before anything is declared.
+    attempted = Deployment()
+    with pytest.raises(PreflightError, match="stack wordpress-swarm/prod's label"):
+        deploy(
+            run_main,
+            stack_config("prod") | {"envLabel": "staging"},
+            "staging",
+            into=attempted,
+            swarm=lambda _s: prod_labelled(),
+        )
+    assert attempted.resources == []
 
 
 def test_a_listed_node_may_be_named_by_id_or_id_prefix() -> None:

@@ -18,6 +18,7 @@ import docker
 import pytest
 from docker.types import EndpointSpec
 
+from components.node_labels import ENV_LABEL_KEY, OWNER_LABEL_KEY, NodeEnvLabelProvider
 from components.settings import StackSettings, parse_settings
 from components.swarm import STACK_LABEL
 from swarmops import preflight as preflight_module
@@ -159,6 +160,17 @@ def env_labels(client: docker.DockerClient, node_ids: Sequence[str], value: str)
 
 
 @contextlib.contextmanager
+def labels_put_back(client: docker.DockerClient, node_ids: Sequence[str], keys: Sequence[str]) -> Iterator[None]:
+    """Whatever the test does to these labels of these nodes, they are as before afterwards."""
+    before = {i: {k: (client.nodes.get(i).attrs["Spec"].get("Labels") or {}).get(k) for k in keys} for i in node_ids}
+    try:
+        yield
+    finally:
+        for node_id, labels in before.items():
+            harness.set_node_labels(client, node_id, labels)
+
+
+@contextlib.contextmanager
 def availability(client: docker.DockerClient, node_id: str, value: str) -> Iterator[None]:
     node = client.nodes.get(node_id)
     previous = str(node.attrs["Spec"]["Availability"])
@@ -197,3 +209,48 @@ def test_preflight_sees_which_nodes_of_a_multi_node_swarm_match(netns_swarm: har
     # A worker cannot manage services: pointed at one, preflight says so.
     worker = settings_for(n2.base_url, env)
     assert checks(evaluate(facts_from_docker_host(worker), worker, "dev")) == ["swarm-manager"]
+
+
+def test_a_changed_env_label_passes_preflight_on_the_nodes_the_stack_labelled(netns_swarm: harness.NetnsSwarm) -> None:
+    # prod's case: the stack labels its nodes (nodes.names), then only envLabel changes.
+    client = netns_swarm.client
+    _n1, n2, n3 = netns_swarm.nodes
+    url, old_env, new_env = netns_swarm.manager.base_url, unique_env(), unique_env()
+    names = [n2.hostname, n3.hostname]
+    provider = NodeEnvLabelProvider()
+    inputs: dict[str, Any] = {
+        "docker_host": url,
+        "ssh_opts": [],
+        "node_names": names,
+        "value": old_env,
+        "take_over": False,
+        "label_key": ENV_LABEL_KEY,
+        "owner": "wordpress-swarm/dev",
+    }
+
+    def labels() -> list[tuple[str | None, str | None]]:
+        found = [client.nodes.get(n.node_id).attrs["Spec"].get("Labels") or {} for n in (n2, n3)]
+        return [(f.get(ENV_LABEL_KEY), f.get(OWNER_LABEL_KEY)) for f in found]
+
+    with labels_put_back(client, [n2.node_id, n3.node_id], [ENV_LABEL_KEY, OWNER_LABEL_KEY]):
+        created = provider.create(dict(inputs))
+        assert created.outs is not None
+        marker = f"wordpress-swarm/dev#{created.id}"
+        assert labels() == [(old_env, marker)] * 2
+
+        # `pulumi up` with the new envLabel: preflight first, with the nodes still on the old value ...
+        moved = settings_for(url, new_env, nodes={"names": names}, mysql={"dataNode": n3.hostname})
+        facts = facts_from_docker_host(moved)
+        assert evaluate(facts, moved, "dev") == []
+        assert {n.hostname for n in nodes_for_stack(facts, moved, "wordpress-swarm/dev")} == set(names)
+        preflight(moved, stack="dev", dry_run=False)
+        # (for another stack of the project they are still another environment's)
+        assert checks(evaluate(facts, moved, "staging")) == ["node-names", "node-names", "placement", "data-node"]
+
+        # ... then the label resource's in-place update.
+        updated = provider.update(created.id, created.outs, inputs | {"value": new_env})
+        assert updated.outs is not None
+        assert labels() == [(new_env, marker)] * 2
+
+        provider.delete(created.id, updated.outs)
+        assert labels() == [(None, None)] * 2
