@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tarfile
+import tempfile
 import threading
 import time
 import uuid
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import docker
+import pytest
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.models.containers import Container
 from docker.models.images import Image
@@ -103,6 +105,30 @@ def wait_for(
         if time.monotonic() >= deadline:
             raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}; last: {last!r}")
         time.sleep(interval)
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, *, timeout: float | None = None) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (created, with its folder) for the block; waited for
+    without limit, or for up to ``timeout`` seconds (then ``TimeoutError``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        if timeout is None:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        else:
+            wait_for(lambda: _try_lock(fh.fileno()), timeout=timeout, interval=0.5, what=f"the lock {path}")
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 def unique_name(prefix: str) -> str:
@@ -499,6 +525,63 @@ def set_node_labels(client: docker.DockerClient, node_id: str, labels: Mapping[s
     raise HarnessError(f"could not update labels of node {node_id}")
 
 
+def local_node_id(client: docker.DockerClient) -> str:
+    return str(client.info()["Swarm"]["NodeID"])
+
+
+def _env_label(client: docker.DockerClient, node_id: str) -> str | None:
+    return (client.nodes.get(node_id).attrs["Spec"].get("Labels") or {}).get("env")
+
+
+@contextlib.contextmanager
+def env_label_on(client: docker.DockerClient, node_ids: Sequence[str], value: str) -> Iterator[None]:
+    """Labels nodes env=<value> for the test; removes the label afterwards if it is still ours.
+    A node labelled env by someone else is left alone: wait a while for it to be freed, then skip."""
+    try:
+        wait_for(
+            lambda: all(_env_label(client, n) is None for n in node_ids), timeout=60, interval=1, what="free env label"
+        )
+    except TimeoutError:
+        taken = {n[:12]: _env_label(client, n) for n in node_ids}
+        pytest.skip(f"node(s) already labelled env by someone else {taken}; not overwriting")
+    try:
+        for node_id in node_ids:
+            set_node_labels(client, node_id, {"env": value})
+        yield
+    finally:
+        for node_id in node_ids:
+            with contextlib.suppress(DockerException):
+                if _env_label(client, node_id) == value:
+                    set_node_labels(client, node_id, {"env": None})
+
+
+#: Serialises the tests that label the machine's (shared) node across concurrent pytest runs.
+ENV_LABEL_LOCK = Path(tempfile.gettempdir()) / "wpswarm-verify-env-label.lock"
+
+
+def shared_node_lock(timeout: float = 180) -> contextlib.AbstractContextManager[None]:
+    return exclusive_lock(ENV_LABEL_LOCK, timeout=timeout)
+
+
+@contextlib.contextmanager
+def local_node_labelled(client: docker.DockerClient, value: str) -> Iterator[str]:
+    """env=<value> on the engine's own node for the block, under :func:`shared_node_lock`."""
+    with shared_node_lock(), env_label_on(client, [local_node_id(client)], value):
+        yield value
+
+
+def scale(client: docker.DockerClient, service: str, replicas: int) -> None:
+    """`docker service scale`: the current spec with only the replica count changed. (The SDK's
+    Service.scale sends the spec with the daemon's defaults filled in, which differs from the
+    stored one and rolls every task.)"""
+    api = client.api
+    raw = api.inspect_service(service)
+    spec = raw["Spec"]
+    spec["Mode"]["Replicated"]["Replicas"] = replicas
+    url = f"{api.base_url}/v{api.api_version}/services/{raw['ID']}/update"
+    api.post(url, json=spec, params={"version": raw["Version"]["Index"]}).raise_for_status()
+
+
 # --------------------------------------------------------------------------- #
 # multi-node swarm in network namespaces
 # --------------------------------------------------------------------------- #
@@ -774,7 +857,7 @@ class NetnsSwarm:
                 )
             )
         self._save_state()  # from here on, teardown knows every name
-        with _exclusive_lock(_NETNS_LOCK):
+        with exclusive_lock(_NETNS_LOCK):
             subnet = _pick_subnet(self.requested_subnet)
             self.subnet = subnet
             prefix = subnet.prefixlen
@@ -903,17 +986,6 @@ class NetnsSwarm:
         ensure_busybox_image(self.nodes[0].client, self.image_tag)
         if self.size > 1:
             self.distribute_image(self.image_tag)
-
-
-@contextlib.contextmanager
-def _exclusive_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _pick_subnet(requested: str | None) -> ipaddress.IPv4Network:

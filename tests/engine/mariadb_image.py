@@ -27,7 +27,6 @@ check run in it carries no credentials unless it passes them itself.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import re
@@ -44,7 +43,7 @@ import docker
 from docker.errors import APIError, ImageNotFound
 from docker.models.images import Image
 
-from .harness import TIMINGS, HarnessError, log
+from .harness import TIMINGS, HarnessError, exclusive_lock, log
 
 MARIADB_TAG = "wpswarm-test/mariadb:bookworm-1"
 SUITE = "bookworm"
@@ -353,16 +352,6 @@ def import_rootfs(client: docker.DockerClient, root: Path, tag: str, changes: Se
     return client.images.get(tag)
 
 
-@contextlib.contextmanager
-def _build_lock() -> Iterator[None]:
-    with _LOCK_FILE.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _cached(client: docker.DockerClient, tag: str) -> tuple[Image | None, Image | None]:
     """(image ``tag`` if built from :data:`RECIPE`, image ``tag`` if built from another recipe)."""
     try:
@@ -383,7 +372,7 @@ def ensure_mariadb_image(client: docker.DockerClient, tag: str = MARIADB_TAG) ->
     image, _ = _cached(client, tag)
     if image is not None:
         return image
-    with _build_lock():
+    with exclusive_lock(_LOCK_FILE):
         image, stale = _cached(client, tag)
         if image is not None:
             return image  # built by a concurrent caller meanwhile

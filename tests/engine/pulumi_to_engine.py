@@ -56,6 +56,10 @@ class TranslationError(ValueError):
 # --------------------------------------------------------------------------- reading inputs
 
 
+#: Checks and converts one input value; the second argument is its path, for errors.
+_Convert = Callable[[object, str], Any]
+
+
 class _Fields:
     """One input object. Every key must be taken before the block ends, or TranslationError."""
 
@@ -80,6 +84,11 @@ class _Fields:
         if key not in self.raw:
             raise TranslationError(f"{self.path(key)}: missing; the translator does not model the provider's default")
         return self.get(key)
+
+    def optional(self, table: Mapping[str, tuple[str, _Convert]]) -> dict[str, Any]:
+        """The optional keys of `table` that the input has: {api: convert(value, path)} for each
+        `key: (api, convert)`, in the table's order."""
+        return {api: convert(self.get(key), self.path(key)) for key, (api, convert) in table.items() if self.has(key)}
 
     def check_all_taken(self) -> None:
         unknown = sorted(set(self.raw) - self.taken)
@@ -126,6 +135,15 @@ def _objects(value: object, where: str) -> list[Any]:
     if not isinstance(value, list):
         raise TranslationError(f"{where}: expected a list, got {value!r}")
     return list(value)  # pyright: ignore[reportUnknownArgumentType]
+
+
+def _float_string(value: object, where: str) -> float:
+    """A float sent as a string (max_failure_ratio): strconv.ParseFloat."""
+    text = _str(value, where)
+    try:
+        return float(text)
+    except ValueError as exc:
+        raise TranslationError(f"{where}: {text!r} is no float") from exc
 
 
 def _duration(value: object, where: str) -> int:
@@ -264,13 +282,17 @@ def volume_create(inputs: Mapping[str, Any], name: str) -> VolumeCreate:
 
 def _healthcheck(raw: object, where: str) -> dict[str, Any]:
     with _fields(raw, where) as f:
-        check: dict[str, Any] = {"Test": _strings(f.need("tests"), f.path("tests"))}
-        for key, api in (("interval", "Interval"), ("timeout", "Timeout"), ("startPeriod", "StartPeriod")):
-            if f.has(key):
-                check[api] = _duration(f.get(key), f.path(key))
-        if f.has("retries"):
-            check["Retries"] = _int(f.get("retries"), f.path("retries"))
-    return check
+        return {
+            "Test": _strings(f.need("tests"), f.path("tests")),
+            **f.optional(
+                {
+                    "interval": ("Interval", _duration),
+                    "timeout": ("Timeout", _duration),
+                    "startPeriod": ("StartPeriod", _duration),
+                    "retries": ("Retries", _int),
+                }
+            ),
+        }
 
 
 def _mount(raw: object, where: str, refs: Refs) -> dict[str, Any]:
@@ -327,38 +349,26 @@ def _container_spec(raw: object, where: str, refs: Refs) -> dict[str, Any]:
     return spec
 
 
-def _cpu_memory(raw: object, where: str) -> dict[str, int]:
+def _cpu_memory(raw: object, where: str) -> dict[str, Any]:
     with _fields(raw, where) as f:
-        out: dict[str, int] = {}
-        if f.has("nanoCpus"):
-            out["NanoCPUs"] = _int(f.get("nanoCpus"), f.path("nanoCpus"))
-        if f.has("memoryBytes"):
-            out["MemoryBytes"] = _int(f.get("memoryBytes"), f.path("memoryBytes"))
-    return out
+        return f.optional({"nanoCpus": ("NanoCPUs", _int), "memoryBytes": ("MemoryBytes", _int)})
 
 
 def _resources(raw: object, where: str) -> dict[str, Any]:
     with _fields(raw, where) as f:
-        out: dict[str, Any] = {}
-        if f.has("limits"):
-            out["Limits"] = _cpu_memory(f.get("limits"), f.path("limits"))
-        if f.has("reservation"):
-            out["Reservations"] = _cpu_memory(f.get("reservation"), f.path("reservation"))
-    return out
+        return f.optional({"limits": ("Limits", _cpu_memory), "reservation": ("Reservations", _cpu_memory)})
 
 
 def _restart_policy(raw: object, where: str) -> dict[str, Any]:
     with _fields(raw, where) as f:
-        out: dict[str, Any] = {}
-        if f.has("condition"):
-            out["Condition"] = _str(f.get("condition"), f.path("condition"))
-        if f.has("delay"):
-            out["Delay"] = _duration(f.get("delay"), f.path("delay"))
-        if f.has("maxAttempts"):
-            out["MaxAttempts"] = _int(f.get("maxAttempts"), f.path("maxAttempts"))
-        if f.has("window"):
-            out["Window"] = _duration(f.get("window"), f.path("window"))
-    return out
+        return f.optional(
+            {
+                "condition": ("Condition", _str),
+                "delay": ("Delay", _duration),
+                "maxAttempts": ("MaxAttempts", _int),
+                "window": ("Window", _duration),
+            }
+        )
 
 
 def _placement(raw: object, where: str) -> dict[str, Any]:
@@ -414,36 +424,30 @@ def _mode(raw: object, where: str) -> dict[str, Any]:
 def _update_config(raw: object, where: str) -> dict[str, Any]:
     """createUpdateOrRollbackConfig (used for update_config and rollback_config alike)."""
     with _fields(raw, where) as f:
-        out: dict[str, Any] = {}
-        if f.has("parallelism"):
-            out["Parallelism"] = _int(f.get("parallelism"), f.path("parallelism"))
-        if f.has("delay"):
-            out["Delay"] = _duration(f.get("delay"), f.path("delay"))
-        if f.has("failureAction"):
-            out["FailureAction"] = _str(f.get("failureAction"), f.path("failureAction"))
-        if f.has("monitor"):
-            out["Monitor"] = _duration(f.get("monitor"), f.path("monitor"))
-        if f.has("maxFailureRatio"):
-            ratio = _str(f.get("maxFailureRatio"), f.path("maxFailureRatio"))
-            try:
-                out["MaxFailureRatio"] = float(ratio)
-            except ValueError as exc:
-                raise TranslationError(f"{f.path('maxFailureRatio')}: {ratio!r} is no float") from exc
-        if f.has("order"):
-            out["Order"] = _str(f.get("order"), f.path("order"))
-    return out
+        return f.optional(
+            {
+                "parallelism": ("Parallelism", _int),
+                "delay": ("Delay", _duration),
+                "failureAction": ("FailureAction", _str),
+                "monitor": ("Monitor", _duration),
+                "maxFailureRatio": ("MaxFailureRatio", _float_string),
+                "order": ("Order", _str),
+            }
+        )
 
 
 def _port(raw: object, where: str) -> dict[str, Any]:
     with _fields(raw, where) as f:
-        port: dict[str, Any] = {"TargetPort": _int(f.need("targetPort"), f.path("targetPort"))}
-        if f.has("protocol"):
-            port["Protocol"] = _str(f.get("protocol"), f.path("protocol"))
-        if f.has("publishedPort"):
-            port["PublishedPort"] = _int(f.get("publishedPort"), f.path("publishedPort"))
-        if f.has("publishMode"):
-            port["PublishMode"] = _str(f.get("publishMode"), f.path("publishMode"))
-    return port
+        return {
+            "TargetPort": _int(f.need("targetPort"), f.path("targetPort")),
+            **f.optional(
+                {
+                    "protocol": ("Protocol", _str),
+                    "publishedPort": ("PublishedPort", _int),
+                    "publishMode": ("PublishMode", _str),
+                }
+            ),
+        }
 
 
 def _endpoint_spec(raw: object, where: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ the way the docker provider does, and creates them. Only two things differ from 
   would take half the budget); their commands, timeouts, retries and start periods are kept.
 
 Single node (the machine's engine, node `vm` labelled with the stack's env label under the shared
-lock of test_verify_engine): the whole dev stack converges with every task healthy, WordPress
+lock in harness.py): the whole dev stack converges with every task healthy, WordPress
 answers on its host-mode port through the alias `mysql` on the encrypted overlay (both tasks run on
 this one node, so no IPsec is needed) with the password from the secret MySQL got too, and
 `python -m swarmops.verify` passes on the stack's outputs. Three nodes (the netns swarm): the
@@ -57,7 +57,6 @@ from .pulumi_to_engine import (
     mock_identity,
     service_create,
 )
-from .test_verify_engine import env_label_on, local_node_id, scale, shared_node_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 SECOND = 1_000_000_000
@@ -426,8 +425,7 @@ def standin_images(engine: docker.DockerClient) -> dict[str, str]:
 @pytest.fixture
 def labelled_node(engine: docker.DockerClient, engine_resources: harness.TestResources) -> Iterator[str]:
     """A unique env label on node `vm`, under the lock the other tests that label it take."""
-    value = f"wpsw-{engine_resources.case_id}"
-    with shared_node_lock(), env_label_on(engine, [local_node_id(engine)], value):
+    with harness.local_node_labelled(engine, f"wpsw-{engine_resources.case_id}") as value:
         yield value
 
 
@@ -543,7 +541,7 @@ def test_dev_stack_converges_healthy_and_passes_verify(
     assert [row for row in rows if row["status"] != "PASS"] == [], rows
 
     # The 200 above depended on MySQL: without it, the page is WordPress's database error.
-    scale(engine, mysql, 0)
+    harness.scale(engine, mysql, 0)
     status, body = wait_http_status(port, 500, timeout=20, what="HTTP 500 from WordPress once MySQL is gone")
     assert "Error establishing a database connection" in body, body
 

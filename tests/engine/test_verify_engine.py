@@ -11,11 +11,8 @@ never answer here.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import io
 import json
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +20,6 @@ from typing import Any
 
 import docker
 import pytest
-from docker.errors import DockerException
 from docker.models.containers import Container
 from docker.types import EndpointSpec, Healthcheck, RestartPolicy, SecretReference, ServiceMode
 
@@ -157,7 +153,10 @@ def run_verify(outputs: Mapping[str, Any], tmp_path: Path, docker_host: str | No
     return code, out.getvalue()
 
 
-def rows_of(text: str) -> dict[tuple[str, str], dict[str, str]]:
+Rows = dict[tuple[str, str], dict[str, str]]
+
+
+def rows_of(text: str) -> Rows:
     """JSON rows keyed by (check, role or 'http')."""
     rows: list[dict[str, str]] = json.loads(text)["rows"]
     return {(r["check"], r["target"].split()[0] if r["check"] != "http" else "http"): r for r in rows}
@@ -184,121 +183,67 @@ EXPECTED_ROWS = {
 }
 
 
-#: Serialises the tests that label the machine's (shared) node across concurrent pytest runs.
-ENV_LABEL_LOCK = Path(tempfile.gettempdir()) / "wpswarm-verify-env-label.lock"
+def verify_json(
+    outputs: Mapping[str, Any], tmp_path: Path, docker_host: str | None, http: Sequence[str] = FAST_HTTP
+) -> tuple[int, Rows, str]:
+    """run_verify with --json: (exit code, rows_of the output, the output)."""
+    code, text = run_verify(outputs, tmp_path, docker_host, "--json", *http)
+    return code, rows_of(text), text
 
 
-@contextlib.contextmanager
-def shared_node_lock(timeout: float = 180) -> Iterator[None]:
-    with ENV_LABEL_LOCK.open("a") as handle:
-        harness.wait_for(
-            lambda: _try_lock(handle.fileno()), timeout=timeout, interval=0.5, what=f"the lock {ENV_LABEL_LOCK}"
-        )
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def _try_lock(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _env_label(client: docker.DockerClient, node_id: str) -> str | None:
-    return (client.nodes.get(node_id).attrs["Spec"].get("Labels") or {}).get("env")
-
-
-@contextlib.contextmanager
-def env_label_on(client: docker.DockerClient, node_ids: Sequence[str], value: str) -> Iterator[None]:
-    """Labels nodes env=<value> for the test; removes the label afterwards if it is still ours.
-    A node labelled env by someone else is left alone: wait a while for it to be freed, then skip."""
-    try:
-        harness.wait_for(
-            lambda: all(_env_label(client, n) is None for n in node_ids), timeout=60, interval=1, what="free env label"
-        )
-    except TimeoutError:
-        taken = {n[:12]: _env_label(client, n) for n in node_ids}
-        pytest.skip(f"node(s) already labelled env by someone else {taken}; not overwriting")
-    try:
-        for node_id in node_ids:
-            harness.set_node_labels(client, node_id, {"env": value})
-        yield
-    finally:
-        for node_id in node_ids:
-            with contextlib.suppress(DockerException):
-                if _env_label(client, node_id) == value:
-                    harness.set_node_labels(client, node_id, {"env": None})
-
-
-def scale(client: docker.DockerClient, service: str, replicas: int) -> None:
-    """`docker service scale`: the current spec with only the replica count changed. (The SDK's
-    Service.scale sends the spec with the daemon's defaults filled in, which differs from the
-    stored one and rolls every task.)"""
-    api = client.api
-    raw = api.inspect_service(service)
-    spec = raw["Spec"]
-    spec["Mode"]["Replicated"]["Replicas"] = replicas
-    url = f"{api.base_url}/v{api.api_version}/services/{raw['ID']}/update"
-    api.post(url, json=spec, params={"version": raw["Version"]["Index"]}).raise_for_status()
-
-
-def local_node_id(client: docker.DockerClient) -> str:
-    return str(client.info()["Swarm"]["NodeID"])
-
-
-def wait_until_rows(
-    client: docker.DockerClient, standin: StandIn, predicate: Any, what: str, timeout: float = 60
-) -> list[verify.Row]:
-    """Polls the gathered facts (no HTTP) until the evaluated rows satisfy `predicate`."""
+def wait_for_detail(
+    client: docker.DockerClient, standin: StandIn, check: str, role: str, *fragments: str, what: str
+) -> None:
+    """Polls the gathered facts (no HTTP) until the row (check, role) names every fragment."""
     expected = verify.parse_outputs(standin.outputs)
     no_http = verify.HttpResult(standin.outputs["url"], 200, None, 1, 0.0)
 
-    def probe() -> list[verify.Row] | None:
+    def probe() -> bool:
         rows = verify.evaluate(expected, verify.gather_facts(client, expected), no_http)
-        return rows if predicate(rows) else None
+        detail = next(r for r in rows if r.check == check and r.target.startswith(f"{role} ")).detail
+        return all(fragment in detail for fragment in fragments)
 
-    return harness.wait_for(probe, timeout=timeout, interval=0.5, what=what)
-
-
-def row(rows: Sequence[verify.Row], check: str, role: str) -> verify.Row:
-    return next(r for r in rows if r.check == check and r.target.startswith(f"{role} "))
+    harness.wait_for(probe, timeout=60, interval=0.5, what=what)
 
 
 # --------------------------------------------------------------------------- single-node engine
 
 
+@dataclass(frozen=True)
+class LabelledEngine:
+    """The machine's engine, its node labelled env=<env_value> for one test."""
+
+    client: docker.DockerClient
+    image: str
+    res: harness.TestResources
+    env_value: str
+    tmp_path: Path
+
+    def deploy(self, *, wait_mysql: bool = True, **kwargs: Any) -> StandIn:
+        """deploy_standin with its logging and wordpress tasks running, and mysql's too if wait_mysql."""
+        standin = deploy_standin(self.client, self.image, self.res, self.env_value, **kwargs)
+        harness.wait_running(self.client, standin.logging, 1)
+        harness.wait_running(self.client, standin.wordpress, 1)
+        if wait_mysql:
+            harness.wait_running(self.client, standin.mysql, 1)
+        return standin
+
+    def verify_json(self, standin: StandIn, http: Sequence[str] = FAST_HTTP) -> tuple[int, Rows, str]:
+        return verify_json(standin.outputs, self.tmp_path, None, http)
+
+
 @pytest.fixture
-def env_value(engine: docker.DockerClient, engine_resources: harness.TestResources) -> Iterator[str]:
-    value = f"verify-{engine_resources.case_id}"
-    with shared_node_lock(), env_label_on(engine, [local_node_id(engine)], value):
-        yield value
+def single(
+    engine: docker.DockerClient, busybox_image: str, engine_resources: harness.TestResources, tmp_path: Path
+) -> Iterator[LabelledEngine]:
+    with harness.local_node_labelled(engine, f"verify-{engine_resources.case_id}") as value:
+        yield LabelledEngine(engine, busybox_image, engine_resources, value, tmp_path)
 
 
-def deploy_converged(
-    engine: docker.DockerClient, image: str, res: harness.TestResources, env_value: str, **kwargs: Any
-) -> StandIn:
-    standin = deploy_standin(engine, image, res, env_value, **kwargs)
-    harness.wait_running(engine, standin.logging, 1)
-    harness.wait_running(engine, standin.wordpress, 1)
-    return standin
+def test_healthy_standin_passes_every_check(engine: docker.DockerClient, single: LabelledEngine) -> None:
+    standin = single.deploy()
 
-
-def test_healthy_standin_passes_every_check(
-    engine: docker.DockerClient,
-    busybox_image: str,
-    engine_resources: harness.TestResources,
-    env_value: str,
-    tmp_path: Path,
-) -> None:
-    standin = deploy_converged(engine, busybox_image, engine_resources, env_value)
-    harness.wait_running(engine, standin.mysql, 1)
-
-    code, text = run_verify(standin.outputs, tmp_path, None, "--json", *FAST_HTTP)
-    rows = rows_of(text)
+    code, rows, text = single.verify_json(standin)
     assert set(rows) == EXPECTED_ROWS
     assert (code, failing(rows)) == (0, set()), text
     assert rows[("healthy", "mysql")]["detail"].startswith("health check passed on 1 running task")
@@ -316,32 +261,19 @@ def test_healthy_standin_passes_every_check(
     # No secret value reaches the output, only names and mount targets.
     assert "not-a-real-password" not in text
 
-    code, table = run_verify(standin.outputs, tmp_path, None, *FAST_HTTP)
+    code, table = run_verify(standin.outputs, single.tmp_path, None, *FAST_HTTP)
     assert code == 0
     assert table.splitlines()[0].split() == ["CHECK", "TARGET", "STATUS", "DETAIL"]
     assert table.splitlines()[-1] == f"all {len(EXPECTED_ROWS)} checks passed"
 
 
-def test_task_that_cannot_run_fails_converged(
-    engine: docker.DockerClient,
-    busybox_image: str,
-    engine_resources: harness.TestResources,
-    env_value: str,
-    tmp_path: Path,
-) -> None:
-    standin = deploy_converged(engine, busybox_image, engine_resources, env_value)
-    harness.wait_running(engine, standin.mysql, 1)
+def test_task_that_cannot_run_fails_converged(engine: docker.DockerClient, single: LabelledEngine) -> None:
+    standin = single.deploy()
     # A second host-mode task can't bind the same port on this single node: it stays pending.
-    scale(engine, standin.wordpress, 2)
-    wait_until_rows(
-        engine,
-        standin,
-        lambda rows: "pending" in row(rows, "converged", "wordpress").detail,
-        "a pending second wordpress task",
-    )
+    harness.scale(engine, standin.wordpress, 2)
+    wait_for_detail(engine, standin, "converged", "wordpress", "pending", what="a pending second wordpress task")
 
-    code, text = run_verify(standin.outputs, tmp_path, None, "--json", *FAST_HTTP)
-    rows = rows_of(text)
+    code, rows, text = single.verify_json(standin)
     assert (code, failing(rows)) == (1, {("converged", "wordpress")}), text
     detail = rows[("converged", "wordpress")]["detail"]
     assert detail.startswith("1/2 replicas running; slot 2 on no node yet: pending"), detail
@@ -353,27 +285,21 @@ def task_container(client: docker.DockerClient, service: str) -> Container:
     return client.containers.get(harness.task_container_id(task))
 
 
-def test_killed_task_fails_converged_with_its_exit_code(
-    engine: docker.DockerClient,
-    busybox_image: str,
-    engine_resources: harness.TestResources,
-    env_value: str,
-    tmp_path: Path,
-) -> None:
+def test_killed_task_fails_converged_with_its_exit_code(engine: docker.DockerClient, single: LabelledEngine) -> None:
     # Restarts after a long delay: the replacement task waits 'ready' while the verifier looks.
-    restart = RestartPolicy(condition="any", delay=600 * SECOND)
-    standin = deploy_converged(engine, busybox_image, engine_resources, env_value, wordpress_restart=restart)
-    harness.wait_running(engine, standin.mysql, 1)
+    standin = single.deploy(wordpress_restart=RestartPolicy(condition="any", delay=600 * SECOND))
     task_container(engine, standin.wordpress).kill()  # `docker kill`: SIGKILL, exit 137
-    wait_until_rows(
+    wait_for_detail(
         engine,
         standin,
-        lambda rows: all(f in row(rows, "converged", "wordpress").detail for f in ("non-zero exit (137)", ": ready")),
-        "the killed wordpress task failed and its replacement waiting",
+        "converged",
+        "wordpress",
+        "non-zero exit (137)",
+        ": ready",
+        what="the killed wordpress task failed and its replacement waiting",
     )
 
-    code, text = run_verify(standin.outputs, tmp_path, None, "--json", *FAST_HTTP)
-    rows = rows_of(text)
+    code, rows, text = single.verify_json(standin)
     # Nothing answers on the URL without the container, so http fails with it.
     assert (code, failing(rows)) == (1, {("converged", "wordpress"), ("http", "http")}), text
     assert rows[("converged", "wordpress")]["detail"] == (
@@ -383,31 +309,17 @@ def test_killed_task_fails_converged_with_its_exit_code(
 
 
 def test_stopped_task_without_restart_fails_converged_and_healthy(
-    engine: docker.DockerClient,
-    busybox_image: str,
-    engine_resources: harness.TestResources,
-    env_value: str,
-    tmp_path: Path,
+    engine: docker.DockerClient, single: LabelledEngine
 ) -> None:
     # Exits 0 on SIGTERM (init passes `docker stop`'s signal on), and is never restarted.
-    standin = deploy_converged(
-        engine,
-        busybox_image,
-        engine_resources,
-        env_value,
+    standin = single.deploy(
         mysql_command=["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],
         mysql_restart=RestartPolicy(condition="none"),
     )
     task_container(engine, standin.mysql).stop(timeout=5)  # `docker stop`
-    wait_until_rows(
-        engine,
-        standin,
-        lambda rows: "last task complete" in row(rows, "converged", "mysql").detail,
-        "the stopped mysql task complete",
-    )
+    wait_for_detail(engine, standin, "converged", "mysql", "last task complete", what="the stopped mysql task complete")
 
-    code, text = run_verify(standin.outputs, tmp_path, None, "--json", *FAST_HTTP)
-    rows = rows_of(text)
+    code, rows, text = single.verify_json(standin)
     assert (code, failing(rows)) == (1, {("converged", "mysql"), ("healthy", "mysql")}), text
     assert rows[("converged", "mysql")]["detail"] == "0/1 replicas running; last task complete: exit code 0 (finished)"
     assert rows[("healthy", "mysql")]["detail"] == "no task running; last task complete: exit code 0 (finished)"
@@ -415,25 +327,15 @@ def test_stopped_task_without_restart_fails_converged_and_healthy(
     assert rows[("secrets", "mysql")]["status"] == "PASS"
 
 
-def test_failing_health_check_fails_healthy(
-    engine: docker.DockerClient,
-    busybox_image: str,
-    engine_resources: harness.TestResources,
-    env_value: str,
-    tmp_path: Path,
-) -> None:
-    standin = deploy_converged(engine, busybox_image, engine_resources, env_value, mysql_health=MYSQL_UNHEALTHY)
+def test_failing_health_check_fails_healthy(engine: docker.DockerClient, single: LabelledEngine) -> None:
+    standin = single.deploy(mysql_health=MYSQL_UNHEALTHY, wait_mysql=False)
     # Swarm keeps the task 'starting' until its check passes and fails it as an "unhealthy
     # container" when it fails; wait for one such failure so the row can say so.
-    wait_until_rows(
-        engine,
-        standin,
-        lambda rows: "failed their health check" in row(rows, "healthy", "mysql").detail,
-        "a mysql task failed by its health check",
+    wait_for_detail(
+        engine, standin, "healthy", "mysql", "failed their health check", what="a mysql task failed by its health check"
     )
 
-    code, text = run_verify(standin.outputs, tmp_path, None, "--json", *FAST_HTTP)
-    rows = rows_of(text)
+    code, rows, text = single.verify_json(standin)
     assert code == 1
     # The mysql replica isn't running either, so converged fails with it; nothing else does.
     assert failing(rows) == {("healthy", "mysql"), ("converged", "mysql")}, text
@@ -441,14 +343,9 @@ def test_failing_health_check_fails_healthy(
 
 
 def test_missing_service_fails_its_rows_and_unreachable_url_fails_http(
-    engine: docker.DockerClient,
-    busybox_image: str,
-    engine_resources: harness.TestResources,
-    env_value: str,
-    tmp_path: Path,
+    engine: docker.DockerClient, single: LabelledEngine
 ) -> None:
-    standin = deploy_converged(engine, busybox_image, engine_resources, env_value)
-    harness.wait_running(engine, standin.mysql, 1)
+    standin = single.deploy()
     engine.services.get(standin.wordpress).remove()
     harness.wait_for(
         lambda: not engine.containers.list(filters={"label": f"com.docker.swarm.service.name={standin.wordpress}"}),
@@ -456,8 +353,7 @@ def test_missing_service_fails_its_rows_and_unreachable_url_fails_http(
         what="the wordpress container gone",
     )
 
-    code, text = run_verify(standin.outputs, tmp_path, None, "--json", "--http-attempts", "2", "--http-delay", "0.2")
-    rows = rows_of(text)
+    code, rows, text = single.verify_json(standin, ["--http-attempts", "2", "--http-delay", "0.2"])
     assert code == 1
     # Its rows keep their place (with 'healthy': a missing service can't say it has no check).
     wordpress_rows = {key for key in EXPECTED_ROWS if key[1] == "wordpress"} | {("healthy", "wordpress")}
@@ -475,7 +371,7 @@ def test_logging_missing_from_a_labelled_node_fails_placement(
     client, res = netns_swarm.client, netns_resources
     n1, n2, n3 = netns_swarm.nodes
     label = f"verify-{res.case_id}"
-    with env_label_on(client, [n1.node_id, n2.node_id], label):
+    with harness.env_label_on(client, [n1.node_id, n2.node_id], label):
         standin = deploy_standin(
             client,
             netns_swarm.image_tag,
@@ -492,14 +388,12 @@ def test_logging_missing_from_a_labelled_node_fails_placement(
         harness.wait_running(client, standin.wordpress, 1, timeout=90)
 
         # Across nodes: one logging task on each labelled node, none on node 3.
-        code, text = run_verify(standin.outputs, tmp_path, n1.base_url, "--json", *FAST_HTTP)
-        rows = rows_of(text)
+        code, rows, text = verify_json(standin.outputs, tmp_path, n1.base_url)
         assert (code, failing(rows)) == (0, set()), text
         assert rows[("placement", "logging")]["detail"].endswith(f"{n1.hostname}, {n2.hostname}")
 
-        with env_label_on(client, [n3.node_id], label):
-            code, text = run_verify(standin.outputs, tmp_path, n1.base_url, "--json", *FAST_HTTP)
-        rows = rows_of(text)
+        with harness.env_label_on(client, [n3.node_id], label):
+            code, rows, text = verify_json(standin.outputs, tmp_path, n1.base_url)
         # Converged judges against the service's own constraints (2/2): only placement sees the gap.
         assert (code, failing(rows)) == (1, {("placement", "logging")}), text
         assert rows[("placement", "logging")]["detail"] == (
