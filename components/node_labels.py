@@ -17,22 +17,17 @@ Pulumi starts the provider process), so it holds no state and imports docker onl
 
 from __future__ import annotations
 
-import atexit
-import os
-import shlex
-import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi.dynamic
 
 from components.settings import PROJECT, StackSettings
+from swarmops.docker_host import docker_client
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -131,39 +126,6 @@ def is_ours(
     if marker is not None:
         return owner_of(marker) in owners
     return current in ours
-
-
-# --------------------------------------------------------------------------- #
-# connecting
-# --------------------------------------------------------------------------- #
-
-
-def docker_client(docker_host: str, ssh_opts: Sequence[str] = (), timeout: int = 30) -> DockerClient:
-    """A client for the stack's Docker host. ssh:// shells out to the ssh client, so the operator's
-    ~/.ssh/config (keys, jump hosts, known hosts) applies as it does for the pulumi-docker provider."""
-    import docker
-
-    if docker_host.startswith("ssh://"):
-        if ssh_opts:
-            _put_ssh_with_options_on_path(tuple(ssh_opts))
-        return docker.DockerClient(base_url=docker_host, use_ssh_client=True, timeout=timeout)
-    return docker.DockerClient(base_url=docker_host, timeout=timeout)
-
-
-@cache
-def _put_ssh_with_options_on_path(ssh_opts: tuple[str, ...]) -> None:
-    # The SDK runs a bare `ssh` from PATH and has no way to pass options; a wrapper placed first on
-    # PATH adds wordpress-swarm:dockerSshOpts, so both providers reach the host the same way.
-    real_ssh = shutil.which("ssh")
-    if real_ssh is None:
-        raise RuntimeError("an ssh:// dockerHost needs the ssh client on PATH")
-    directory = tempfile.mkdtemp(prefix=f"{PROJECT}-ssh-")
-    atexit.register(shutil.rmtree, directory, True)
-    wrapper = os.path.join(directory, "ssh")
-    with open(wrapper, "w") as script:
-        script.write(f'#!/bin/sh\nexec {shlex.quote(real_ssh)} {shlex.join(ssh_opts)} "$@"\n')
-    os.chmod(wrapper, 0o755)
-    os.environ["PATH"] = directory + os.pathsep + os.environ.get("PATH", "")
 
 
 # --------------------------------------------------------------------------- #

@@ -20,7 +20,6 @@ from components.node_labels import (
     NAMES_KEY,
     OWNER_LABEL_KEY,
     TAKE_OVER_KEY,
-    docker_client,
     find_node_ids,
     is_ours,
     owner_of,
@@ -28,6 +27,7 @@ from components.node_labels import (
 )
 from components.settings import PROJECT, StackSettings
 from components.swarm import STACK_LABEL
+from swarmops.docker_host import docker_client, within
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -128,21 +128,27 @@ def gather_facts(client: DockerClient, docker_host: str) -> SwarmFacts:
     return SwarmFacts(docker_host=docker_host, swarm_state=state, is_manager=True, nodes=nodes, ports=tuple(ports))
 
 
-def facts_from_docker_host(settings: StackSettings) -> SwarmFacts:
-    """Facts from the stack's Docker host; any failure to connect or read becomes `unreachable`."""
+# Longer than ssh's own limits (SSH_SAFETY_OPTIONS): reached only when something still hangs.
+PREFLIGHT_DEADLINE_SECONDS = 60.0
+
+
+def facts_from_docker_host(settings: StackSettings, deadline: float = PREFLIGHT_DEADLINE_SECONDS) -> SwarmFacts:
+    """Facts from the stack's Docker host; any failure to connect or read, or no answer within
+    `deadline` seconds, becomes `unreachable` (a preview then warns instead of hanging)."""
     from docker.errors import DockerException
     from requests.exceptions import RequestException
 
-    try:
+    def read() -> SwarmFacts:
         client = docker_client(settings.docker_host, settings.docker_ssh_opts)
-    except (DockerException, RequestException, OSError) as error:
-        return SwarmFacts(docker_host=settings.docker_host, unreachable=str(error))
+        try:
+            return gather_facts(client, settings.docker_host)
+        finally:
+            client.close()
+
     try:
-        return gather_facts(client, settings.docker_host)
-    except (DockerException, RequestException, OSError) as error:
+        return within(deadline, read, f"the Docker host {settings.docker_host}")
+    except (DockerException, RequestException, OSError, TimeoutError) as error:
         return SwarmFacts(docker_host=settings.docker_host, unreachable=str(error))
-    finally:
-        client.close()
 
 
 # --------------------------------------------------------------------------- #

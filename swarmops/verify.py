@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TextIO
 
+from swarmops.docker_host import within
+
 ROLE_LABEL = "wordpress-swarm.role"
 STACK_LABEL = "wordpress-swarm.stack"
 ENV_NODE_LABEL = "env"
@@ -133,6 +135,17 @@ def read_stack_outputs(stack: str, run: Runner = _run_command) -> dict[str, Any]
             f"{' '.join(command)} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}"
         )
     return _outputs_json(proc.stdout, f"outputs of stack {stack}")
+
+
+def stack_docker_host(stack: str, run: Runner = _run_command) -> str | None:
+    """The stack's own `dockerHost` (`pulumi config get`), so `--stack prod` checks prod's swarm
+    rather than whatever engine this machine talks to; None when the CLI can't say."""
+    try:
+        proc = run(["pulumi", "config", "get", "dockerHost", "--stack", stack])
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return None
+    host = proc.stdout.strip()
+    return host if proc.returncode == 0 and host else None
 
 
 def _outputs_json(text: str, what: str) -> dict[str, Any]:
@@ -244,19 +257,14 @@ class Row:
 
 def docker_client(host: str | None, timeout: int = 30) -> Any:
     """A DockerClient for `host`, DOCKER_HOST, or the local socket; ssh:// through the ssh binary,
-    so the operator's ssh config, agent and known_hosts apply."""
-    import docker  # imported here so the pure part of this module loads without the SDK
+    so the operator's ssh config, agent and known_hosts apply, with options that stop ssh hanging."""
+    from swarmops.docker_host import docker_client as connect
 
+    where = host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
-        if host:
-            client = docker.DockerClient(base_url=host, use_ssh_client=host.startswith("ssh://"), timeout=timeout)
-        else:
-            client = docker.from_env(
-                use_ssh_client=os.environ.get("DOCKER_HOST", "").startswith("ssh://"), timeout=timeout
-            )
-        client.ping()
+        client = connect(where, timeout=timeout)
+        within(timeout, client.ping, f"the Docker host {where}")
     except Exception as exc:  # docker raises DockerException, requests and OS errors alike
-        where = host or os.environ.get("DOCKER_HOST") or "the local Docker socket"
         # docker 7.1 imports paramiko for any ssh:// host, even when it shells out to ssh.
         hint = "; pip install paramiko" if "paramiko" in str(exc) else ""
         raise VerifyError(f"cannot reach Docker at {where}: {exc}{hint}") from exc
@@ -864,7 +872,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--docker-host",
         help="Docker host of a swarm manager, e.g. ssh://deploy@swarm-manager "
-        "(default: DOCKER_HOST or the local socket)",
+        "(default: DOCKER_HOST, else with --stack the stack's dockerHost, else the local socket)",
     )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON instead of a table")
     parser.add_argument(
@@ -906,7 +914,10 @@ def main(
             expected = parse_outputs(read_stack_outputs(args.stack, run), stack=args.stack)
         else:
             expected = parse_outputs(read_outputs_file(args.outputs, stdin))
-        client = docker_client(args.docker_host)
+        host = args.docker_host
+        if host is None and args.stack and not os.environ.get("DOCKER_HOST"):
+            host = stack_docker_host(args.stack, run)
+        client = docker_client(host)
         try:
             facts = gather_facts(client, expected)
         except VerifyError:

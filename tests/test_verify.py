@@ -813,8 +813,14 @@ def test_main_fails_with_exit_1_and_json_from_stdin(fake_swarm: dict[str, Any]) 
     assert fake_swarm["hosts"] == [None]
 
 
-def test_main_reads_the_stack_through_pulumi(fake_swarm: dict[str, Any]) -> None:
+def test_main_reads_the_stack_through_pulumi(fake_swarm: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    commands: list[list[str]] = []
+
     def run(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        commands.append(list(args))
+        if args[:3] == ["pulumi", "config", "get"]:
+            return subprocess.CompletedProcess(args, 0, "ssh://deploy@swarm-manager\n", "")
         return subprocess.CompletedProcess(args, 0, json.dumps(OUTPUTS), "")
 
     wrong_stack = replace(MYSQL, labels=labels("mysql") | {verify.STACK_LABEL: "prod"})
@@ -827,6 +833,31 @@ def test_main_reads_the_stack_through_pulumi(fake_swarm: dict[str, Any]) -> None
         1,
         ["label wordpress-swarm.stack='prod', expected 'dev'"],
     )
+    # With neither --docker-host nor DOCKER_HOST, the stack's own dockerHost is checked.
+    assert commands == [
+        ["pulumi", "stack", "output", "--json", "--stack", "dev"],
+        ["pulumi", "config", "get", "dockerHost", "--stack", "dev"],
+    ]
+    assert fake_swarm["hosts"] == ["ssh://deploy@swarm-manager"]
+
+
+def test_docker_host_precedence_with_a_stack(fake_swarm: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    def run(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        if args[:3] == ["pulumi", "config", "get"]:
+            return subprocess.CompletedProcess(args, 0, "ssh://deploy@from-config\n", "")
+        return subprocess.CompletedProcess(args, 0, json.dumps(OUTPUTS), "")
+
+    def hosts_for(argv: list[str]) -> list[str | None]:
+        fake_swarm["hosts"] = []
+        verify.main(argv, stdout=io.StringIO(), stderr=io.StringIO(), run=run)
+        return fake_swarm["hosts"]
+
+    monkeypatch.setenv("DOCKER_HOST", "ssh://deploy@from-env")
+    assert hosts_for(["--stack", "dev", "--docker-host", "ssh://deploy@flag"]) == ["ssh://deploy@flag"]
+    assert hosts_for(["--stack", "dev"]) == [None]  # DOCKER_HOST is then used as is
+    monkeypatch.delenv("DOCKER_HOST")
+    assert hosts_for(["--stack", "dev"]) == ["ssh://deploy@from-config"]
+    assert verify.stack_docker_host("dev", lambda a: subprocess.CompletedProcess(a, 1, "", "no stack")) is None
 
 
 def test_main_exits_2_when_it_cannot_verify(fake_swarm: dict[str, Any]) -> None:

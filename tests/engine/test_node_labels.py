@@ -196,21 +196,6 @@ def test_the_provider_pickles_by_reference_and_loads_in_a_fresh_process() -> Non
     assert loaded.stdout.split() == ["NodeEnvLabelProvider", "False"]
 
 
-def test_ssh_options_reach_the_ssh_client_the_sdk_runs() -> None:
-    # In a child process: the wrapper goes first on PATH for the rest of the process.
-    script = (
-        "import subprocess\n"
-        "from components.node_labels import _put_ssh_with_options_on_path\n"
-        "_put_ssh_with_options_on_path(('-o', 'ConnectTimeout=7', '-o', 'StrictHostKeyChecking=yes'))\n"
-        "print(subprocess.run(['ssh', '-G', 'swarm-manager'], capture_output=True, text=True, check=True).stdout)\n"
-    )
-    shown = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.splitlines()
-    assert "connecttimeout 7" in shown
-    assert "stricthostkeychecking true" in shown
-
-
 def test_prod_declares_the_label_resource_and_every_component_waits_for_it() -> None:
     deployment = deploy_stack("prod")
     labels = deployment.one(NODE_ENV_LABEL)
