@@ -9,6 +9,7 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_random as random
 
+from components.names import MYSQL_ROOT_PASSWORD_FILE, MYSQL_USER_PASSWORD_FILE, ROLE_LABEL
 from components.settings import PROJECT, MySqlSettings
 from components.swarm import (
     HealthCheck,
@@ -26,8 +27,8 @@ from components.swarm import (
 MYSQL_ALIAS = "mysql"
 MYSQL_PORT = 3306
 DATA_DIR = "/var/lib/mysql"
-ROOT_PASSWORD_FILE = "mysql-root-password"
-USER_PASSWORD_FILE = "mysql-user-password"
+ROOT_PASSWORD_FILE = MYSQL_ROOT_PASSWORD_FILE
+USER_PASSWORD_FILE = MYSQL_USER_PASSWORD_FILE
 
 # The image's first start runs a temporary server with --skip-networking to initialise the data
 # directory; probing 127.0.0.1 over TCP fails until the real server listens. `mysqladmin ping`
@@ -85,7 +86,7 @@ def mysql_network_args(encrypted: bool) -> docker.NetworkArgs:
         # Not attachable: only swarm services of this stack join, not stray `docker run` containers.
         attachable=False,
         options={"encrypted": "true"} if encrypted else None,
-        labels=[docker.NetworkLabelArgs(label="wordpress-swarm.role", value="mysql-private")],
+        labels=[docker.NetworkLabelArgs(label=ROLE_LABEL, value="mysql-private")],
     )
 
 

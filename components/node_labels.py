@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 import pulumi.dynamic
 
+from components.names import ENV_LABEL_KEY
 from components.settings import PROJECT, StackSettings
 from swarmops.docker_host import docker_client
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from docker import DockerClient
     from docker.models.nodes import Node
 
-ENV_LABEL_KEY = "env"
 NAMES_KEY = f"{PROJECT}:nodes.names"
 TAKE_OVER_KEY = f"{PROJECT}:nodes.takeOver"
 

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
+from components.names import ROLE_LABEL, SECRETS_DIR, STACK_LABEL
 from components.settings import Limits
-
-SECRETS_DIR = "/run/secrets"
 
 
 def resources(limits: Limits) -> docker.ServiceTaskSpecResourcesArgs:
@@ -86,10 +85,6 @@ def converge(timeout: str) -> docker.ServiceConvergeConfigArgs:
     """Makes `pulumi up` wait for running, healthy tasks and fail after `timeout` instead of hanging.
     Replicated services only: the provider refuses it on a global service."""
     return docker.ServiceConvergeConfigArgs(delay="5s", timeout=timeout)
-
-
-ROLE_LABEL = "wordpress-swarm.role"
-STACK_LABEL = "wordpress-swarm.stack"
 
 
 def service_labels(role: str) -> list[docker.ServiceLabelArgs]:

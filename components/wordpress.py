@@ -8,6 +8,7 @@ import pulumi
 import pulumi_docker as docker
 
 from components.mysql import DatabaseConnection
+from components.names import WORDPRESS_DB_PASSWORD_FILE
 from components.settings import PROJECT, WordPressSettings
 from components.swarm import (
     HealthCheck,
@@ -22,7 +23,7 @@ from components.swarm import (
 
 HTTP_PORT = 80
 CONTENT_DIR = "/var/www/html/wp-content"
-DB_PASSWORD_FILE = "wordpress-db-password"
+DB_PASSWORD_FILE = WORDPRESS_DB_PASSWORD_FILE
 
 # A page that needs the database: "Error establishing a database connection" is HTTP 500, so a
 # task that can't reach MySQL turns unhealthy and is restarted until MySQL's first start is over.

@@ -13,7 +13,7 @@ import docker
 from docker.errors import DockerException
 from docker.models.nodes import Node
 
-ENV_LABEL_KEY = "env"
+from components.names import ENV_LABEL_KEY
 
 
 class LabError(RuntimeError):

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 
+from components.names import ENV_LABEL_KEY, STACK_LABEL
 from components.node_labels import (
-    ENV_LABEL_KEY,
     NAMES_KEY,
     OWNER_LABEL_KEY,
     TAKE_OVER_KEY,
@@ -26,7 +26,6 @@ from components.node_labels import (
     stack_owner,
 )
 from components.settings import PROJECT, StackSettings
-from components.swarm import STACK_LABEL
 from swarmops.docker_host import docker_client, within
 
 if TYPE_CHECKING:

@@ -19,8 +19,10 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from components.names import MYSQL_ROOT_PASSWORD_FILE, SECRETS_DIR
+
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
-ROOT_PASSWORD_FILE = "/run/secrets/mysql-root-password"
+ROOT_PASSWORD_FILE = f"{SECRETS_DIR}/{MYSQL_ROOT_PASSWORD_FILE}"
 # pulumi's marker of a secret value in a state export.
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"
 

@@ -29,13 +29,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, TextIO
 
+from components.names import ENV_LABEL_KEY, ROLE_LABEL, SECRETS_DIR, STACK_LABEL
 from swarmops.docker_host import within
 
-ROLE_LABEL = "wordpress-swarm.role"
-STACK_LABEL = "wordpress-swarm.stack"
-ENV_NODE_LABEL = "env"
 ROLES = ("logging", "mysql", "wordpress")
-SECRETS_DIR = "/run/secrets"
 #: WordPress logs in with the password MySQL created its user with: one secret behind both files.
 MYSQL_PASSWORD_VAR = "MYSQL_PASSWORD_FILE"
 WORDPRESS_PASSWORD_VAR = "WORDPRESS_DB_PASSWORD_FILE"
@@ -631,7 +628,7 @@ def check_logging_placement(service: ServiceFacts, expected: Expected, facts: Sw
     target = _target("logging", service.name)
     label = expected.env_label
     nodes = {n.id: n for n in facts.nodes}
-    labelled = [n for n in facts.nodes if n.labels.get(ENV_NODE_LABEL, "").casefold() == label.casefold()]
+    labelled = [n for n in facts.nodes if n.labels.get(ENV_LABEL_KEY, "").casefold() == label.casefold()]
     wanted = [n for n in labelled if schedulable(n)]
     skipped = [f"{n.hostname} ({n.state}, {n.availability})" for n in labelled if not schedulable(n)]
     running = _running(service, nodes)
@@ -642,7 +639,7 @@ def check_logging_placement(service: ServiceFacts, expected: Expected, facts: Sw
     if service.mode != "global":
         problems.append(f"mode is {service.mode}, expected global")
     if not wanted:
-        problems.append(f"no ready node is labelled {ENV_NODE_LABEL}={label}")
+        problems.append(f"no ready node is labelled {ENV_LABEL_KEY}={label}")
     for node in wanted:
         count = len(per_node.get(node.id, []))
         if count == 1:
@@ -661,13 +658,13 @@ def check_logging_placement(service: ServiceFacts, expected: Expected, facts: Sw
     for node_id, tasks in per_node.items():
         if node_id not in wanted_ids:
             problems.append(
-                f"{nodes[node_id].hostname}: {len(tasks)} task(s) on a node not labelled {ENV_NODE_LABEL}={label}"
+                f"{nodes[node_id].hostname}: {len(tasks)} task(s) on a node not labelled {ENV_LABEL_KEY}={label}"
             )
     note = f"; not counted: {', '.join(skipped)}" if skipped else ""
     if problems:
         return Row("placement", target, "FAIL", "; ".join(problems) + note)
     hosts = ", ".join(sorted(n.hostname for n in wanted))
-    return Row("placement", target, "PASS", f"one task on each node labelled {ENV_NODE_LABEL}={label}: {hosts}{note}")
+    return Row("placement", target, "PASS", f"one task on each node labelled {ENV_LABEL_KEY}={label}: {hosts}{note}")
 
 
 def _ports_text(ports: Iterable[PortFacts]) -> str:

@@ -700,3 +700,11 @@ def test_pack_files_pin_the_sdk_and_name_a_python_runtime() -> None:
     pins = _pins(POLICY_DIR / "requirements.txt")
     # The same pulumi as the program's requirements.txt: the pack's analyzer and the program agree.
     assert pins == {"pulumi-policy": "1.21.0", "pulumi": _pins(ROOT / "requirements.txt")["pulumi"]}
+
+
+def test_the_pack_reads_the_role_label_the_program_writes() -> None:
+    # The pack runs from policy/ on its own and can't import components: keep its copy in step.
+    import components.names
+    import policy.wpswarm_policies
+
+    assert policy.wpswarm_policies.ROLE_LABEL == components.names.ROLE_LABEL

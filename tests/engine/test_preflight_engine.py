@@ -18,7 +18,8 @@ import docker
 import pytest
 from docker.types import EndpointSpec
 
-from components.node_labels import ENV_LABEL_KEY, OWNER_LABEL_KEY, NodeEnvLabelProvider
+from components.names import ENV_LABEL_KEY
+from components.node_labels import OWNER_LABEL_KEY, NodeEnvLabelProvider
 from components.settings import StackSettings, parse_settings
 from components.swarm import STACK_LABEL
 from swarmops import preflight as preflight_module

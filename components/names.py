@@ -1,0 +1,11 @@
+"""Names the deployed swarm objects carry: one source for the program and the tools that inspect
+or operate the live swarm (preflight, verify, lab, rotate). No imports, so those tools load fast."""
+
+ENV_LABEL_KEY = "env"  # node label every service is constrained on: node.labels.env==<envLabel>
+ROLE_LABEL = "wordpress-swarm.role"
+STACK_LABEL = "wordpress-swarm.stack"
+
+SECRETS_DIR = "/run/secrets"
+MYSQL_ROOT_PASSWORD_FILE = "mysql-root-password"
+MYSQL_USER_PASSWORD_FILE = "mysql-user-password"
+WORDPRESS_DB_PASSWORD_FILE = "wordpress-db-password"
