@@ -186,7 +186,7 @@ def _describe(name: str, node: Node | None, key: str) -> LabelledNode:
 LabelChange = Callable[[Mapping[str, str]], Mapping[str, str | None]]
 
 
-def _change_labels(client: DockerClient, node_id: str, change: LabelChange) -> bool:
+def change_node_labels(client: DockerClient, node_id: str, change: LabelChange) -> bool:
     """Applies change(current labels) to the node (a None value removes that label) in one node
     update, retrying when another writer got in first, so `change` always decides on the labels it
     replaces. True when the node changed."""
@@ -272,7 +272,7 @@ def apply_labels(
 
     for name, node in found.items():
         assert node is not None  # unknown names raised above
-        _change_labels(client, str(node.id), claim(name, node))
+        change_node_labels(client, str(node.id), claim(name, node))
     return read_labels(client, names, key=key)
 
 
@@ -311,7 +311,7 @@ def remove_labels(
     removed: list[str] = []
     for node_id in dict.fromkeys(node_ids):
         try:
-            if _change_labels(client, node_id, give_up):
+            if change_node_labels(client, node_id, give_up):
                 removed.append(node_id)
         except NotFound:
             continue

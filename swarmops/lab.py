@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 
 import docker
 from docker.errors import DockerException
 from docker.models.nodes import Node
 
 from components.names import ENV_LABEL_KEY
+from components.node_labels import change_node_labels
 
 
 class LabError(RuntimeError):
@@ -38,17 +40,20 @@ def prepare_lab(client: docker.DockerClient, label: str, advertise_addr: str = "
     if labelled:
         actions.append(f"node {labelled[0].attrs['Description']['Hostname']} already carries env={label}")
         return actions
-    own: Node = client.nodes.get(info["Swarm"]["NodeID"])
-    current = _labels(own).get(ENV_LABEL_KEY)
-    hostname = own.attrs["Description"]["Hostname"]
-    if current is not None:
-        raise LabError(
-            f"node {hostname} carries env={current}, not env={label}; label a node for this environment: "
-            f"docker node update --label-add {ENV_LABEL_KEY}={label} <node>"
-        )
-    spec = dict(own.attrs["Spec"])
-    spec["Labels"] = {**_labels(own), ENV_LABEL_KEY: label}
-    own.update(spec)
+    own_id = str(info["Swarm"]["NodeID"])
+    hostname = client.nodes.get(own_id).attrs["Description"]["Hostname"]
+
+    def label_unless_taken(current: Mapping[str, str]) -> dict[str, str | None]:
+        # Decided on the labels the update replaces, so a concurrent writer can't be overwritten.
+        held = current.get(ENV_LABEL_KEY)
+        if held not in (None, label):
+            raise LabError(
+                f"node {hostname} carries env={held}, not env={label}; label a node for this environment: "
+                f"docker node update --label-add {ENV_LABEL_KEY}={label} <node>"
+            )
+        return {ENV_LABEL_KEY: label}
+
+    change_node_labels(client, own_id, label_unless_taken)
     actions.append(f"labelled node {hostname} env={label}")
     return actions
 

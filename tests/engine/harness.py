@@ -45,6 +45,8 @@ from docker.models.containers import Container
 from docker.models.images import Image
 from docker.types import EndpointSpec
 
+from components.node_labels import change_node_labels
+
 DOCKER_SOCKET = "unix:///var/run/docker.sock"
 #: Written by scripts/engine-up.sh when no engine could be started; holds the reason.
 UNAVAILABLE_FILE = Path(os.environ.get("WPSWARM_ENGINE_UNAVAILABLE_FILE", "/tmp/wpswarm-engine-unavailable"))
@@ -506,23 +508,7 @@ def container_health(client: docker.DockerClient, container_id: str) -> str | No
 
 def set_node_labels(client: docker.DockerClient, node_id: str, labels: Mapping[str, str | None]) -> None:
     """Add/replace node labels; a value of None removes the label."""
-    for _ in range(5):  # retry on "update out of sequence"
-        node = client.nodes.get(node_id)
-        spec: dict[str, Any] = dict(node.attrs["Spec"])
-        current: dict[str, str] = dict(spec.get("Labels") or {})
-        for key, value in labels.items():
-            if value is None:
-                current.pop(key, None)
-            else:
-                current[key] = value
-        spec["Labels"] = current
-        try:
-            node.update(spec)
-            return
-        except APIError as exc:
-            if "out of sequence" not in str(exc):
-                raise
-    raise HarnessError(f"could not update labels of node {node_id}")
+    change_node_labels(client, node_id, lambda _current: labels)
 
 
 def local_node_id(client: docker.DockerClient) -> str:
