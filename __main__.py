@@ -8,6 +8,7 @@ from components.mysql import MySqlWithSecrets, MySqlWithSecretsArgs
 from components.node_labels import node_env_labels
 from components.settings import read_settings
 from components.wordpress import WordPressSite, WordPressSiteArgs
+from swarmops.docker_host import ssh_options
 from swarmops.preflight import preflight
 
 settings = read_settings()
@@ -16,7 +17,8 @@ preflight(settings)
 swarm = docker.Provider(
     "swarm",
     host=settings.docker_host,
-    ssh_opts=list(settings.docker_ssh_opts) or None,
+    # The provider's own ssh gets only -T and a connect timeout: ours make it give up, not hang.
+    ssh_opts=ssh_options(settings.docker_ssh_opts) if settings.docker_host.startswith("ssh://") else None,
 )
 on_swarm = pulumi.ResourceOptions(providers=[swarm], depends_on=node_env_labels(settings))
 

@@ -8,7 +8,15 @@ import pulumi
 import pulumi_docker as docker
 
 from components.settings import PROJECT, LoggingSettings
-from components.swarm import HealthCheck, placement, resources, restart_policy, service_labels
+from components.swarm import (
+    HealthCheck,
+    placement,
+    resources,
+    restart_policy,
+    service_labels,
+    service_options,
+    stop_grace_period,
+)
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 
@@ -46,6 +54,8 @@ def logging_service_args(args: LoggingDaemonArgs) -> docker.ServiceArgs:
                     )
                 ],
                 healthcheck=LOGSPOUT_HEALTH.args(),
+                # Time to ship the lines it has read before it stops.
+                stop_grace_period=stop_grace_period(10),
             ),
             placement=placement([args.placement_constraint]),
             resources=resources(settings.limits),
@@ -63,7 +73,10 @@ class LoggingDaemon(pulumi.ComponentResource):
     def __init__(self, name: str, args: LoggingDaemonArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{PROJECT}:logging:LoggingDaemon", name, None, opts)
         self.service = docker.Service(
-            f"{name}-logspout", args=logging_service_args(args), opts=pulumi.ResourceOptions(parent=self)
+            # Not exclusive: a second daemon beside the old one for a moment loses no lines.
+            f"{name}-logspout",
+            args=logging_service_args(args),
+            opts=service_options(self, exclusive=False),
         )
         self.service_name: pulumi.Output[str] = self.service.name
         self.register_outputs({"service_name": self.service_name})

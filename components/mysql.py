@@ -9,7 +9,7 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_random as random
 
-from components.names import MYSQL_ROOT_PASSWORD_FILE, MYSQL_USER_PASSWORD_FILE, ROLE_LABEL
+from components.names import ENCRYPTED_LABEL, MYSQL_ROOT_PASSWORD_FILE, MYSQL_USER_PASSWORD_FILE, ROLE_LABEL
 from components.settings import PROJECT, MySqlSettings
 from components.swarm import (
     HealthCheck,
@@ -20,6 +20,8 @@ from components.swarm import (
     resources,
     restart_policy,
     service_labels,
+    service_options,
+    stop_grace_period,
 )
 
 # The name WordPress dials. It is a network alias of MySQL's task, so it exists as soon as the
@@ -41,6 +43,9 @@ MYSQL_HEALTH = HealthCheck(
     # A first init (system tables, users) takes 30-90 s on a small node.
     start_period="3m",
 )
+
+# A clean shutdown of a busy server; Swarm SIGKILLs after this.
+MYSQL_STOP_GRACE_SECONDS = 60
 
 # Safe inside a file, a shell word and a PHP string; no quotes, backslash, '$' or '`'.
 PASSWORD_SPECIALS = "!#%*+-.:=?@^_~"
@@ -76,8 +81,6 @@ class DatabaseConnection:
 class MySqlWithSecretsArgs:
     placement_constraint: str
     settings: MySqlSettings
-    # Overlay network options; tests of cross-node traffic on hosts without IPsec can turn it off.
-    encrypted_network: bool = True
 
 
 def mysql_network_args(encrypted: bool) -> docker.NetworkArgs:
@@ -86,8 +89,19 @@ def mysql_network_args(encrypted: bool) -> docker.NetworkArgs:
         # Not attachable: only swarm services of this stack join, not stray `docker run` containers.
         attachable=False,
         options={"encrypted": "true"} if encrypted else None,
-        labels=[docker.NetworkLabelArgs(label=ROLE_LABEL, value="mysql-private")],
+        labels=[
+            docker.NetworkLabelArgs(label=ROLE_LABEL, value="mysql-private"),
+            # `options` reads back with the engine's own vxlanid_list key, so the network ignores
+            # changes to it (NETWORK_OPTIONS); the label carries the choice: labels are ForceNew too,
+            # so switching encryption still replaces the network.
+            docker.NetworkLabelArgs(label=ENCRYPTED_LABEL, value=str(encrypted).lower()),
+        ],
     )
+
+
+# Read back as {"encrypted": "true", "com.docker.network.driver.overlay.vxlanid_list": "4097"}
+# (seen on the real engine): without this every preview replaces the network and both services.
+NETWORK_OPTIONS = "options"
 
 
 def mysql_constraints(placement_constraint: str, settings: MySqlSettings) -> list[str]:
@@ -120,9 +134,8 @@ def mysql_service_args(
                 mounts=[
                     docker.ServiceTaskSpecContainerSpecMountArgs(type="volume", source=volume_name, target=DATA_DIR)
                 ],
-                # No stop_grace_period: with one set, the provider's service delete force-removes
-                # the containers at once (deleteService in resource_docker_service_funcs.go), a
-                # SIGKILL for MySQL; without it Swarm stops the task with SIGTERM.
+                # InnoDB flushes and closes its files on SIGTERM; killed, it runs crash recovery.
+                stop_grace_period=stop_grace_period(MYSQL_STOP_GRACE_SECONDS),
                 healthcheck=MYSQL_HEALTH.args(),
             ),
             networks_advanceds=[docker.ServiceTaskSpecNetworksAdvancedArgs(id=network_id, aliases=[MYSQL_ALIAS])],
@@ -166,7 +179,11 @@ class MySqlWithSecrets(pulumi.ComponentResource):
             args=docker.SecretArgs(data=secret_data(user_password.result)),
             opts=child,
         )
-        self.network = docker.Network(f"{name}-net", args=mysql_network_args(args.encrypted_network), opts=child)
+        self.network = docker.Network(
+            f"{name}-net",
+            args=mysql_network_args(settings.encrypt_network),
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=[NETWORK_OPTIONS]),
+        )
         # Kept on `pulumi destroy`: the database outlives the stack unless removed by hand.
         volume = data_volume(f"{name}-data", "mysql-data", parent=self)
         self.service = docker.Service(
@@ -180,7 +197,7 @@ class MySqlWithSecrets(pulumi.ComponentResource):
                     self.user_password_secret.id, self.user_password_secret.name, USER_PASSWORD_FILE
                 ),
             ),
-            opts=child,
+            opts=service_options(self, exclusive=True),
         )
 
         self.connection = DatabaseConnection(

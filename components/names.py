@@ -4,6 +4,7 @@ or operate the live swarm (preflight, verify, lab, rotate). No imports, so those
 ENV_LABEL_KEY = "env"  # node label every service is constrained on: node.labels.env==<envLabel>
 ROLE_LABEL = "wordpress-swarm.role"
 STACK_LABEL = "wordpress-swarm.stack"
+ENCRYPTED_LABEL = "wordpress-swarm.encrypted"  # on the private overlay: "true" or "false"
 
 SECRETS_DIR = "/run/secrets"
 MYSQL_ROOT_PASSWORD_FILE = "mysql-root-password"

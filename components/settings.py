@@ -67,6 +67,8 @@ class MySqlSettings:
     # Bumping a generation regenerates that password on purpose (see README, "Rotation").
     root_password_generation: int
     user_password_generation: int
+    # IPsec on the private overlay; off only where the nodes' network drops ESP between hosts.
+    encrypt_network: bool
     limits: Limits
 
 
@@ -118,6 +120,7 @@ MYSQL_DEFAULTS: dict[str, Any] = {
     "dataNode": None,
     "rootPasswordGeneration": 1,
     "userPasswordGeneration": 1,
+    "encryptNetwork": True,
     "cpus": 1.0,
     "memoryMb": 1024,
 }
@@ -168,6 +171,9 @@ class _Reader:
             pass
         self.fail(key, value, allowed)
         return None
+
+    def boolean(self, key: str, value: object) -> bool:
+        return bool(self.check(key, value, lambda v: isinstance(v, bool), "true or false", bool))
 
     def integer(self, key: str, value: object, low: int, high: int) -> int:
         got = self.check(key, value, lambda v: _is_int(v) and low <= v <= high, f"an integer from {low} to {high}", int)
@@ -256,6 +262,7 @@ def parse_settings(config: Mapping[str, Any]) -> StackSettings:
         user_password_generation=read.integer(
             "mysql.userPasswordGeneration", db["userPasswordGeneration"], 1, 1_000_000
         ),
+        encrypt_network=read.boolean("mysql.encryptNetwork", db["encryptNetwork"]),
         limits=read.limits("mysql", db),
     )
 
@@ -278,10 +285,8 @@ def parse_settings(config: Mapping[str, Any]) -> StackSettings:
     if not (isinstance(names, list) and all(isinstance(n, str) and _HOSTNAME_RE.match(n) for n in names)):  # pyright: ignore[reportUnknownVariableType]
         read.fail("nodes.names", names, "a list of node hostnames or node IDs")
         names = []
-    take_over = read.check(
-        "nodes.takeOver", nodes_group["takeOver"], lambda v: isinstance(v, bool), "true or false", bool
-    )
-    node_labels = NodeLabelSettings(nodes=tuple(names), take_over=bool(take_over))  # pyright: ignore[reportUnknownArgumentType]
+    take_over = read.boolean("nodes.takeOver", nodes_group["takeOver"])
+    node_labels = NodeLabelSettings(nodes=tuple(names), take_over=take_over)  # pyright: ignore[reportUnknownArgumentType]
 
     if read.problems:
         raise SettingsError(read.problems)

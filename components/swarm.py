@@ -81,6 +81,39 @@ class SecretMount:
         )
 
 
+def provider_duration(seconds: int) -> str:
+    """A duration as the provider reads it back (Go's Duration.String() without a trailing "0s"
+    or "0m": 60 is "1m", not "60s"): any other spelling is a diff on every preview."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return (
+        (f"{hours}h" if hours else "")
+        + (f"{minutes}m" if minutes or (hours and secs) else "")
+        + (f"{secs}s" if secs or not (hours or minutes) else "")
+    )
+
+
+def stop_grace_period(seconds: int) -> str:
+    """Always set: an unset grace period reaches the engine as 0 (the provider sends the empty
+    nested field as "0s"), so Swarm SIGKILLs the task at once on every update, drain and delete.
+    With one set the engine sends SIGTERM and waits that long; the provider's delete also waits for
+    the containers to exit within it before removing them."""
+    return provider_duration(seconds)
+
+
+# The Docker client asks the registry on create and fills placement.platforms (and pins a tag to
+# its digest); we never declare platforms, so the list read back must not count as a change, or
+# the next `up` would update, i.e. restart, every service. (Digest pins: see README, "Images".)
+REGISTRY_FILLED = ["taskSpec.placement.platforms"]
+
+
+def service_options(parent: pulumi.Resource, *, exclusive: bool) -> pulumi.ResourceOptions:
+    """exclusive: the service holds what a second copy can't share (a published port, a data
+    directory), so a replacement deletes the old service before it creates the new one; the
+    provider's default, create-then-delete, would collide on the port or open the volume twice."""
+    return pulumi.ResourceOptions(parent=parent, delete_before_replace=exclusive, ignore_changes=REGISTRY_FILLED)
+
+
 def converge(timeout: str) -> docker.ServiceConvergeConfigArgs:
     """Makes `pulumi up` wait for running, healthy tasks and fail after `timeout` instead of hanging.
     Replicated services only: the provider refuses it on a global service."""
@@ -114,5 +147,8 @@ def data_volume(resource_name: str, purpose: str, parent: pulumi.Resource) -> do
                 docker.VolumeLabelArgs(label=STACK_LABEL, value=pulumi.get_stack()),
             ],
         ),
-        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True),
+        # Labels are ForceNew, and a volume adopted by name (kept by an earlier destroy, or made
+        # by hand) keeps the labels it had: a create with other labels returns it unchanged. They
+        # describe the volume, they don't define it, so a difference is no reason to replace it.
+        opts=pulumi.ResourceOptions(parent=parent, retain_on_delete=True, ignore_changes=["labels"]),
     )

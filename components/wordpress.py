@@ -19,6 +19,8 @@ from components.swarm import (
     resources,
     restart_policy,
     service_labels,
+    service_options,
+    stop_grace_period,
 )
 
 HTTP_PORT = 80
@@ -83,6 +85,8 @@ def wordpress_service_args(args: WordPressSiteArgs, content_volume_name: pulumi.
                     )
                 ],
                 healthcheck=WORDPRESS_HEALTH.args(),
+                # Apache finishes the requests in flight on SIGTERM (graceful-stop).
+                stop_grace_period=stop_grace_period(10),
             ),
             networks_advanceds=[docker.ServiceTaskSpecNetworksAdvancedArgs(id=db.network_id)],
             # A host-mode port can be bound once per node.
@@ -132,7 +136,7 @@ class WordPressSite(pulumi.ComponentResource):
         self.service = docker.Service(
             f"{name}-wordpress",
             args=wordpress_service_args(args, content_volume_name=content.name),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=service_options(self, exclusive=True),
         )
         self.url: str = site_url(args.settings)
         self.service_name: pulumi.Output[str] = self.service.name

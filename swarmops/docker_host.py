@@ -37,13 +37,19 @@ SSH_SAFETY_OPTIONS = (
 T = TypeVar("T")
 
 
+def ssh_options(operator_opts: Sequence[str]) -> list[str]:
+    """Every ssh to the Docker host, the provider's and ours: the operator's options first (ssh keeps
+    the first value it sees), then the safety options."""
+    return [*operator_opts, *SSH_SAFETY_OPTIONS]
+
+
 def docker_client(docker_host: str, ssh_opts: Sequence[str] = (), timeout: int = 30) -> DockerClient:
     """A client for `docker_host`. ssh:// shells out to the ssh client, so the operator's ~/.ssh/config
     (keys, jump hosts, known hosts) applies as it does for the provider, with `ssh_opts` first."""
     import docker
 
     if docker_host.startswith("ssh://"):
-        _ssh_wrapper_first_on_path((*ssh_opts, *SSH_SAFETY_OPTIONS))
+        _ssh_wrapper_first_on_path(tuple(ssh_options(ssh_opts)))
         return docker.DockerClient(base_url=docker_host, use_ssh_client=True, timeout=timeout)
     return docker.DockerClient(base_url=docker_host, timeout=timeout)
 

@@ -27,8 +27,9 @@ from components.mysql import (
     password_keepers,
     secret_data,
 )
+from components.names import ENCRYPTED_LABEL
 from components.settings import StackSettings, parse_settings
-from components.swarm import SecretMount
+from components.swarm import SecretMount, provider_duration
 from components.wordpress import CONTENT_DIR, WordPressSiteArgs, site_url, update_order, wordpress_service_args
 from tests.support import stack_config
 
@@ -160,6 +161,23 @@ def test_mysql_network_is_an_encrypted_private_overlay() -> None:
     network = mysql_network_args(encrypted=True)
     assert (network.driver, network.attachable, network.options) == ("overlay", False, {"encrypted": "true"})
     assert mysql_network_args(encrypted=False).options is None
+
+
+def test_the_encryption_choice_is_a_label_so_changing_it_still_replaces_the_network() -> None:
+    def encrypted_label(encrypted: bool) -> list[str]:
+        labels = mysql_network_args(encrypted).labels
+        assert isinstance(labels, list)
+        return [str(label.value) for label in labels if label.label == ENCRYPTED_LABEL]
+
+    assert (encrypted_label(True), encrypted_label(False)) == (["true"], ["false"])
+
+
+@pytest.mark.parametrize(
+    ("seconds", "spelled"),
+    [(0, "0s"), (10, "10s"), (60, "1m"), (90, "1m30s"), (3600, "1h"), (3630, "1h0m30s"), (3660, "1h1m")],
+)
+def test_durations_are_spelled_as_the_provider_reads_them_back(seconds: int, spelled: str) -> None:
+    assert provider_duration(seconds) == spelled
 
 
 def test_password_inputs_change_only_with_the_generation() -> None:
