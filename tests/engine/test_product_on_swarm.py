@@ -5,7 +5,7 @@ WordPress port; tests/engine/pulumi_to_engine.py turns its docker resources into
 the way the docker provider does, and creates them. Only two things differ from the product:
 
 * the image of each service: images can't be pulled here, so each role gets a busybox stand-in
-  (built below with `docker import`) that keeps the product's health check commands working
+  (tests/engine/standins, made with `docker import`) that keeps the product's health check commands working
   verbatim: `mysqladmin ping --protocol=tcp ...`, `curl --fail ... http://127.0.0.1/` and
   `wget -q -O /dev/null http://127.0.0.1:80/health`;
 * the health checks' interval, shortened to 1 s for test time (logspout's 30 s interval alone
@@ -21,31 +21,27 @@ logging daemon runs one task on each labelled node, none elsewhere, and follows 
 
 from __future__ import annotations
 
-import hashlib
 import http.client
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
-from docker.errors import ImageNotFound
 
 from components.mysql import MYSQL_ALIAS
 from components.swarm import ROLE_LABEL
 from swarmops import verify
 from tests.support import FAKE_PASSWORD, Declared, Deployment, deploy, run_main, stack_config
 
-from . import harness
+from . import harness, standins
 from .pulumi_to_engine import (
     NETWORK,
     SERVICE,
@@ -64,267 +60,7 @@ SECOND = 1_000_000_000
 TEST_HEALTH_INTERVAL = 1 * SECOND
 
 # --------------------------------------------------------------------------- stand-in images
-
-# Sourced by every stand-in. The product's specs set no `init`, so PID 1 is the entrypoint shell:
-# it runs its server in the background and exits on SIGTERM, as the real images' servers do.
-LIB = r"""
-cr=$(printf '\r')
-log() { echo "[$STANDIN] $*" >&2; }
-fail() { log "FATAL: $*"; exit 1; }
-# A persistent TCP server on port $1: each connection runs $2 with stdin/stdout on the socket.
-serve() {
-    nc -ll -p "$1" -e "$2" &
-    server=$!
-    trap 'kill "$server" 2>/dev/null; exit 0' TERM INT
-    wait "$server"
-}
-# HTTP for the handlers: read the request line and headers, answer once, close.
-read_request() {
-    IFS=' ' read -r method path proto || exit 0
-    while IFS= read -r line; do [ -z "${line%"$cr"}" ] && break; done
-}
-respond() {
-    printf 'HTTP/1.0 %s\r\nContent-Type: text/plain\r\nContent-Length: %s\r\nConnection: close\r\n\r\n%s\n' \
-        "$1" "$((${#2} + 1))" "$2"
-}
-"""
-
-MYSQL_ENTRYPOINT = r"""#!/bin/sh
-# mysql stand-in: the image's _FILE password variables, a first start that initialises without
-# any TCP listener (the real one runs a --skip-networking server), then a server on 3306.
-STANDIN=mysql-standin
-. /bin/standin-lib.sh
-trap 'exit 0' TERM INT
-for var in MYSQL_ROOT_PASSWORD_FILE MYSQL_PASSWORD_FILE; do
-    eval "file=\${$var:-}"
-    [ -n "$file" ] || fail "$var is not set"
-    { [ -r "$file" ] && [ -s "$file" ]; } || fail "$var=$file is unreadable or empty"
-done
-[ -n "${MYSQL_USER:-}" ] && [ -n "${MYSQL_DATABASE:-}" ] || fail "MYSQL_USER and MYSQL_DATABASE must be set"
-touch /var/lib/mysql/standin-data || fail "the data directory /var/lib/mysql is not writable"
-log "initialising: no TCP listener for 3 s"
-sleep 3 &
-wait $!
-log "ready for connections on port 3306"
-serve 3306 /bin/standin-mysql-greeting
-"""
-
-# Each connection is greeted with a digest of the user password: a client that read the same
-# secret can tell, as a real login would, without the password crossing the wire.
-MYSQL_GREETING = r"""#!/bin/sh
-printf 'standin-mysql %s\n' "$(sha256sum <"$MYSQL_PASSWORD_FILE" | cut -d' ' -f1)"
-"""
-
-MYSQLADMIN = r"""#!/bin/sh
-# mysqladmin stand-in: `ping` over TCP with the options of the product's health check; exit 0 only
-# when something accepts a TCP connection at --host:--port. Any other argument is refused (2).
-command="" protocol="" host=localhost port=3306 silent=0
-for arg in "$@"; do
-    case "$arg" in
-        ping) command=ping ;;
-        --protocol=*) protocol=${arg#--protocol=} ;;
-        --host=*) host=${arg#--host=} ;;
-        --port=*) port=${arg#--port=} ;;
-        --silent) silent=1 ;;
-        *) echo "mysqladmin stand-in: unsupported argument $arg" >&2; exit 2 ;;
-    esac
-done
-[ "$command" = ping ] || { echo "mysqladmin stand-in: only 'ping' is modelled" >&2; exit 2; }
-# Without --protocol=tcp the real client would use the unix socket, which the stand-in lacks.
-[ "$protocol" = tcp ] || { echo "mysqladmin stand-in: only --protocol=tcp is modelled" >&2; exit 2; }
-if ! nc -w 2 "$host" "$port" -e true 2>/dev/null; then
-    echo "mysqladmin: connect to server at '$host' failed" >&2
-    exit 1
-fi
-[ "$silent" = 1 ] || echo "mysqld is alive"
-"""
-
-WORDPRESS_ENTRYPOINT = r"""#!/bin/sh
-STANDIN=wordpress-standin
-. /bin/standin-lib.sh
-for var in WORDPRESS_DB_HOST WORDPRESS_DB_USER WORDPRESS_DB_NAME WORDPRESS_DB_PASSWORD_FILE; do
-    eval "value=\${$var:-}"
-    [ -n "$value" ] || fail "$var is not set"
-done
-touch /var/www/html/wp-content/standin-content || fail "wp-content is not writable"
-log "serving HTTP on port 80"
-serve 80 /bin/standin-wordpress-page
-"""
-
-# `/` is 200 only after a TCP connection to $WORDPRESS_DB_HOST (resolving its name) whose greeting
-# matches the password read from WORDPRESS_DB_PASSWORD_FILE; 500 otherwise, as WordPress's
-# "Error establishing a database connection".
-WORDPRESS_PAGE = r"""#!/bin/sh
-STANDIN=wordpress-standin
-. /bin/standin-lib.sh
-read_request
-case "$path" in
-    /) ;;
-    *) respond "404 Not Found" "the stand-in has no page $path"; exit 0 ;;
-esac
-db_host=${WORDPRESS_DB_HOST%%:*}
-db_port=${WORDPRESS_DB_HOST#*:}
-[ "$db_port" != "$WORDPRESS_DB_HOST" ] || db_port=3306
-password_file=${WORDPRESS_DB_PASSWORD_FILE:-}
-if [ -z "$password_file" ] || [ ! -r "$password_file" ] || [ ! -s "$password_file" ]; then
-    respond "500 Internal Server Error" "cannot read WORDPRESS_DB_PASSWORD_FILE=$password_file"
-    exit 0
-fi
-if ! greeting=$(timeout 3 nc -w 2 "$db_host" "$db_port" </dev/null 2>&1); then
-    respond "500 Internal Server Error" "Error establishing a database connection to $db_host:$db_port: $greeting"
-    exit 0
-fi
-expected="standin-mysql $(sha256sum <"$password_file" | cut -d' ' -f1)"
-if [ "$greeting" != "$expected" ]; then
-    respond "500 Internal Server Error" "Error establishing a database connection: access denied for $WORDPRESS_DB_USER"
-    exit 0
-fi
-respond "200 OK" "wordpress stand-in: logged in to $db_host:$db_port as $WORDPRESS_DB_USER with $password_file"
-"""
-
-CURL = r"""#!/bin/sh
-# curl stand-in (busybox wget underneath): the options of the product's health check, with curl's
-# exit codes: 22 for HTTP >= 400 under --fail, 6 unresolvable host, 7 no connection, 28 timeout.
-# Redirects are not followed (the first status counts, as curl without -L). The body of an HTTP
-# error is not passed on. Any other option is refused (2), so a new flag can't be ignored.
-usage() { echo "curl stand-in: $*" >&2; exit 2; }
-fail=0 silent=0 show_error=0 max_time="" output=- url=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -f|--fail) fail=1 ;;
-        -s|--silent) silent=1 ;;
-        -S|--show-error) show_error=1 ;;
-        -m|--max-time) [ $# -ge 2 ] || usage "$1 needs a value"; max_time=$2; shift ;;
-        -o|--output) [ $# -ge 2 ] || usage "$1 needs a value"; output=$2; shift ;;
-        -*) usage "option $1 is not modelled" ;;
-        *) [ -z "$url" ] || usage "one URL only"; url=$1 ;;
-    esac
-    shift
-done
-[ -n "$url" ] || usage "no URL"
-case "$max_time" in *[!0-9]*) usage "--max-time: whole seconds only" ;; esac
-error() { if [ "$silent" = 0 ] || [ "$show_error" = 1 ]; then echo "curl: $*" >&2; fi; }
-headers=$(mktemp) body=$(mktemp)
-trap 'rm -f "$headers" "$body"' EXIT
-# busybox `wget -T` crashes: the time limit is timeout(1)'s.
-if [ -n "$max_time" ]; then set -- timeout "$max_time"; else set --; fi
-"$@" wget -S -q -O "$body" "$url" 2>"$headers"
-rc=$?
-if [ "$rc" = 143 ]; then error "(28) Operation timed out after $max_time seconds"; exit 28; fi
-status=$(sed -n 's/^  HTTP\/[0-9.]* \([0-9][0-9][0-9]\).*/\1/p' "$headers" | head -n 1)
-if [ -z "$status" ]; then
-    if grep -q 'bad address' "$headers"; then error "(6) Could not resolve host"; exit 6; fi
-    error "(7) Failed to connect: $(cat "$headers")"
-    exit 7
-fi
-if [ "$fail" = 1 ] && [ "$status" -ge 400 ]; then
-    error "(22) The requested URL returned error: $status"
-    exit 22
-fi
-if [ "$output" = - ]; then cat "$body"; else cat "$body" >"$output"; fi
-"""
-
-LOGSPOUT_ENTRYPOINT = r"""#!/bin/sh
-# logspout stand-in: routes come as arguments (none in dev); /health on port 80.
-STANDIN=logspout-standin
-. /bin/standin-lib.sh
-for route in "$@"; do
-    case "$route" in
-        *://*) log "route $route (not forwarded by the stand-in)" ;;
-        *) fail "not a route URI: $route" ;;
-    esac
-done
-log "serving /health on port 80"
-serve 80 /bin/standin-logspout-health
-"""
-
-LOGSPOUT_HEALTH = r"""#!/bin/sh
-STANDIN=logspout-standin
-. /bin/standin-lib.sh
-read_request
-case "$path" in
-    /health)
-        if [ -S /var/run/docker.sock ]; then
-            respond "200 OK" "Healthy!"
-        else
-            respond "500 Internal Server Error" "no Docker socket at /var/run/docker.sock"
-        fi ;;
-    *) respond "404 Not Found" "the stand-in has no page $path" ;;
-esac
-"""
-
-
-@dataclass(frozen=True)
-class StandIn:
-    role: str  # the service's wordpress-swarm.role label
-    entrypoint: str
-    files: Mapping[str, str]  # executable scripts: path -> text
-
-    @property
-    def tag(self) -> str:
-        """wpswarm-test/<role>-standin:1-<digest of the scripts>: a changed script is a new image."""
-        digest = hashlib.sha256(json.dumps([self.entrypoint, sorted(self.files.items())]).encode()).hexdigest()
-        return f"wpswarm-test/{self.role}-standin:1-{digest[:10]}"
-
-
-def _standin(role: str, entrypoint: str, **scripts: str) -> StandIn:
-    files = {"/bin/standin-lib.sh": LIB, **{f"/bin/{name.replace('_', '-')}": text for name, text in scripts.items()}}
-    return StandIn(role, entrypoint, files)
-
-
-STANDINS: dict[str, StandIn] = {
-    "mysql": _standin(
-        "mysql",
-        "/bin/standin-entrypoint",
-        standin_entrypoint=MYSQL_ENTRYPOINT,
-        standin_mysql_greeting=MYSQL_GREETING,
-        mysqladmin=MYSQLADMIN,
-    ),
-    "wordpress": _standin(
-        "wordpress",
-        "/bin/standin-entrypoint",
-        standin_entrypoint=WORDPRESS_ENTRYPOINT,
-        standin_wordpress_page=WORDPRESS_PAGE,
-        curl=CURL,
-    ),
-    "logging": _standin(
-        "logging",
-        "/bin/standin-entrypoint",
-        standin_entrypoint=LOGSPOUT_ENTRYPOINT,
-        standin_logspout_health=LOGSPOUT_HEALTH,
-    ),
-}
-
-
-def ensure_standin_image(client: docker.DockerClient, standin: StandIn) -> str:
-    """The stand-in's image on `client`'s engine: busybox's root filesystem plus its scripts."""
-    try:
-        client.images.get(standin.tag)
-        return standin.tag
-    except ImageNotFound:
-        pass
-    started = time.monotonic()
-    buffer = io.BytesIO(harness.busybox_rootfs_tar())
-    with tarfile.open(fileobj=buffer, mode="a") as tar:
-        for path, text in sorted(standin.files.items()):
-            data = text.encode()
-            info = tarfile.TarInfo(path.lstrip("/"))
-            info.size, info.mode, info.mtime = len(data), 0o755, 1_700_000_000
-            tar.addfile(info, io.BytesIO(data))
-    repository, _, version = standin.tag.rpartition(":")
-    client.api.import_image_from_data(
-        buffer.getvalue(),
-        repository=repository,
-        tag=version,
-        changes=[
-            "ENV PATH=/bin:/usr/bin:/sbin:/usr/sbin",
-            f'ENTRYPOINT ["{standin.entrypoint}"]',
-            "WORKDIR /",
-            f"LABEL wpswarm.test.image={standin.role}-standin",
-        ],
-    )
-    harness.TIMINGS[f"{standin.role} stand-in image import"] = time.monotonic() - started
-    return standin.tag
+# The images come from tests/engine/standins (scripts as files, linted by shellcheck).
 
 
 def with_standins(images: Mapping[str, str]) -> ServiceAdjust:
@@ -419,7 +155,7 @@ def test_translator_refuses_a_field_it_does_not_know() -> None:
 
 @pytest.fixture(scope="module")
 def standin_images(engine: docker.DockerClient) -> dict[str, str]:
-    return {role: ensure_standin_image(engine, standin) for role, standin in STANDINS.items()}
+    return standins.ensure_images(engine)
 
 
 @pytest.fixture
@@ -560,7 +296,7 @@ def test_logging_daemon_runs_once_on_each_labelled_node_and_follows_relabelling(
     n1, n2, n3 = netns_swarm.nodes
     label = f"wpsw-{res.case_id}"
     deployment = program_under_mocks(label)
-    tag = ensure_standin_image(client, STANDINS["logging"])
+    tag = standins.ensure_image(client, standins.standin("logging"))
     netns_swarm.distribute_image(tag)
 
     def settle(expected: set[str], gone: str, what: str) -> None:
