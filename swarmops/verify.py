@@ -879,6 +879,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--http-attempts", type=_positive_int, default=5, help="HTTP attempts before failing (default 5)"
     )
     parser.add_argument("--http-delay", type=float, default=2.0, help="seconds between HTTP attempts (default 2)")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="check again until every check passes or SECONDS have passed (default 0: once). `pulumi up` "
+        "returns when the replicated services converged; a global service's tasks may still be starting",
+    )
     return parser.parse_args(argv)
 
 
@@ -906,6 +914,7 @@ def main(
 ) -> int:
     args = parse_args(argv)
     out, err = stdout or sys.stdout, stderr or sys.stderr
+    deadline = time.monotonic() + args.wait
     try:
         if args.stack:
             expected = parse_outputs(read_stack_outputs(args.stack, run), stack=args.stack)
@@ -914,24 +923,36 @@ def main(
         host = args.docker_host
         if host is None and args.stack and not os.environ.get("DOCKER_HOST"):
             host = stack_docker_host(args.stack, run)
-        client = docker_client(host)
-        try:
-            facts = gather_facts(client, expected)
-        except VerifyError:
-            raise
-        except Exception as exc:  # a lost connection or API error mid-way: nothing to judge
-            raise VerifyError(f"reading the swarm failed: {exc}") from exc
-        finally:
-            client.close()
+        while True:
+            rows = _check_once(expected, host, args)
+            if exit_code(rows) == 0 or time.monotonic() >= deadline:
+                break
+            time.sleep(WAIT_INTERVAL)
     except VerifyError as exc:
         if args.json:
             print(json.dumps({"ok": False, "error": str(exc), "rows": []}, indent=2), file=out)
         print(f"verify: {exc}", file=err)
         return EXIT_ERROR
-    result = probe_http(expected.url, timeout=args.http_timeout, attempts=args.http_attempts, delay=args.http_delay)
-    rows = evaluate(expected, facts, result)
     print(render_json(rows) if args.json else render_table(rows), file=out)
     return exit_code(rows)
+
+
+# Between two rounds of --wait: about a health-check interval.
+WAIT_INTERVAL = 5.0
+
+
+def _check_once(expected: Expected, host: str | None, args: argparse.Namespace) -> list[Row]:
+    client = docker_client(host)
+    try:
+        facts = gather_facts(client, expected)
+    except VerifyError:
+        raise
+    except Exception as exc:  # a lost connection or API error mid-way: nothing to judge
+        raise VerifyError(f"reading the swarm failed: {exc}") from exc
+    finally:
+        client.close()
+    result = probe_http(expected.url, timeout=args.http_timeout, attempts=args.http_attempts, delay=args.http_delay)
+    return evaluate(expected, facts, result)
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ mkdir -p "$bin" "$home/plugins"
 # --- the CLI ---------------------------------------------------------------------------------
 version=$(cli_version)
 # Release builds' flags (pulumi's goreleaser): static, no cgo user lookup, no gRPC tracing.
-flags=(-trimpath -tags osusergo,grpcnotrace
+flags=(-trimpath -tags "osusergo,grpcnotrace"
   -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$version")
 key=$(cat "$cli_module/go.mod" "$cli_module/go.sum" <(go version) <(printf '%s\n' "${flags[@]}") | sha256sum | cut -c1-16)
 built="$cache/pulumi-cli/v$version-$key/pulumi"

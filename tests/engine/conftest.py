@@ -10,6 +10,10 @@
 * ``netns_swarm``     -- session: a started harness.NetnsSwarm (3 nodes, busybox image
                          loaded on each); skips with the reason when it cannot be built.
 * ``netns_resources`` -- function: harness.TestResources for ``netns_swarm.client``.
+* ``pulumi_project``  -- session: a pulumi_cli.Project (a copy of the program with its own file
+                         backend) run by the real CLI and providers of scripts/pulumi-toolchain;
+                         skips with the reason when there is no toolchain.
+* ``standin_images``  -- session: role -> tag of the stand-in images on ``engine``.
 
 Set WPSWARM_REQUIRE_ENGINE=1 (e.g. in CI) to turn those skips into failures.
 """
@@ -24,7 +28,7 @@ import docker
 import pytest
 from docker.errors import DockerException
 
-from . import harness
+from . import harness, pulumi_cli, standins
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -80,7 +84,27 @@ def netns_resources(netns_swarm: harness.NetnsSwarm) -> Iterator[harness.TestRes
     resources.cleanup()
 
 
+@pytest.fixture(scope="session")
+def pulumi_project(tmp_path_factory: pytest.TempPathFactory) -> pulumi_cli.Project:
+    toolchain = pulumi_cli.toolchain_env()
+    if isinstance(toolchain, str):
+        _unavailable(toolchain)
+    return pulumi_cli.Project(tmp_path_factory.mktemp("pulumi-project"), toolchain)
+
+
+@pytest.fixture(scope="session")
+def standin_images(engine: docker.DockerClient) -> dict[str, str]:
+    try:
+        return standins.ensure_images(engine)
+    except harness.HarnessError as exc:
+        _unavailable(f"cannot build the stand-in images: {exc}")
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if pulumi_cli.TIMINGS:
+        terminalreporter.write_sep("-", "real pulumi operations (seconds)")
+        for command, stack, seconds in pulumi_cli.TIMINGS:
+            terminalreporter.write_line(f"{command:10} {stack:16} {seconds:6.1f}")
     if harness.TIMINGS:
         terminalreporter.write_sep("-", "wpswarm engine harness timings")
         for what, seconds in harness.TIMINGS.items():

@@ -12,7 +12,8 @@ serve() {
 }
 # HTTP for the handlers: read the request line and headers, answer once, close.
 read_request() {
-    IFS=' ' read -r method path proto || exit 0
+    # shellcheck disable=SC2034 # method and proto: read to get at the path
+    IFS=" " read -r method path proto || exit 0
     while IFS= read -r line; do [ -z "${line%"$cr"}" ] && break; done
 }
 respond() {

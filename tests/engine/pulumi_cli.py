@@ -1,0 +1,213 @@
+"""The real Pulumi CLI and providers (scripts/pulumi-toolchain) on a copy of the project.
+
+A `Project` is a copy of the program (Pulumi.yaml, __main__.py, components, swarmops) and of the
+policy pack in a temporary directory, with its own local file backend and a passphrase *file*;
+both project files name the repository's virtualenv. A `Stack` writes its own Pulumi.<stack>.yaml
+and runs `pulumi` commands on it. Nothing here prints a command's output unless it failed, and
+the stacks hold only generated passwords, which the state keeps encrypted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.settings import PROJECT
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV = ROOT / ".venv"
+PROGRAM_FILES = ("__main__.py", "components", "swarmops", "requirements.txt")
+# One Pulumi operation; a first `up` waits for converge (health checks), so minutes, not seconds.
+OPERATION_TIMEOUT = 900
+
+
+class PulumiError(AssertionError):
+    """A pulumi command failed; carries the tail of its output."""
+
+
+def toolchain_env() -> dict[str, str] | str:
+    """The toolchain's environment (PATH, PULUMI_HOME, no downloads), or why there is none."""
+    try:
+        answer = subprocess.run(
+            [str(ROOT / "scripts" / "pulumi-toolchain"), "--env"], capture_output=True, text=True, timeout=60
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"scripts/pulumi-toolchain --env failed: {error}"
+    if answer.returncode != 0:
+        return f"no Pulumi toolchain: {answer.stderr.strip() or answer.returncode} (scripts/pulumi-toolchain builds it)"
+    env: dict[str, str] = {}
+    for line in answer.stdout.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        env[name] = value.replace("$PATH", os.environ.get("PATH", ""))
+    return env
+
+
+def _ignore_caches(_: str, names: list[str]) -> set[str]:
+    return {name for name in names if name in ("__pycache__", ".venv")}
+
+
+@dataclass
+class Project:
+    """A copy of the project with its own backend; `stack(name)` makes or reuses a stack."""
+
+    directory: Path
+    toolchain: Mapping[str, str]
+    state: Path = field(init=False)
+    passphrase_file: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for name in PROGRAM_FILES:
+            source = ROOT / name
+            if source.is_dir():
+                shutil.copytree(source, self.directory / name, ignore=_ignore_caches, dirs_exist_ok=True)
+            else:
+                shutil.copy2(source, self.directory / name)
+        project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+        project["runtime"]["options"]["virtualenv"] = str(VENV)
+        (self.directory / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
+        policy = self.directory / "policy"
+        shutil.copytree(ROOT / "policy", policy, ignore=_ignore_caches, dirs_exist_ok=True)
+        pack = yaml.safe_load((policy / "PulumiPolicy.yaml").read_text())
+        pack["runtime"]["options"]["virtualenv"] = str(VENV)
+        (policy / "PulumiPolicy.yaml").write_text(yaml.safe_dump(pack, sort_keys=False))
+        self.state = self.directory / ".state"
+        self.state.mkdir(mode=0o700, exist_ok=True)
+        self.passphrase_file = self.directory / ".passphrase"
+        if not self.passphrase_file.exists():
+            self.passphrase_file.touch(mode=0o600)
+            self.passphrase_file.write_text(secrets.token_urlsafe(24))
+
+    @property
+    def policy_pack(self) -> Path:
+        return self.directory / "policy"
+
+    def env(self) -> dict[str, str]:
+        env = {
+            key: value for key, value in os.environ.items() if not key.startswith("PULUMI_") or key in ("PULUMI_HOME",)
+        }
+        env.update(self.toolchain)
+        env.update(
+            PULUMI_BACKEND_URL=f"file://{self.state}",
+            PULUMI_CONFIG_PASSPHRASE_FILE=str(self.passphrase_file),
+            # The venv's python for the dynamic provider and the policy pack; no colour codes.
+            PATH=f"{VENV / 'bin'}{os.pathsep}{self.toolchain.get('PATH', os.environ.get('PATH', ''))}",
+            NO_COLOR="1",
+        )
+        return env
+
+    def stack(self, name: str, config: Mapping[str, Any]) -> Stack:
+        stack = Stack(self, name)
+        stack.write_config(config)
+        if not (self.state / ".pulumi" / "stacks" / PROJECT / f"{name}.json").exists():
+            stack.pulumi("stack", "init", name, with_stack=False)
+        return stack
+
+
+@dataclass
+class Stack:
+    project: Project
+    name: str
+
+    @property
+    def config_file(self) -> Path:
+        return self.project.directory / f"Pulumi.{self.name}.yaml"
+
+    def write_config(self, config: Mapping[str, Any]) -> None:
+        """Sets the stack's whole config (keys without the project prefix); keeps its salt."""
+        previous = yaml.safe_load(self.config_file.read_text()) if self.config_file.exists() else {}
+        document: dict[str, Any] = {key: value for key, value in (previous or {}).items() if key != "config"}
+        document["config"] = {f"{PROJECT}:{key}": value for key, value in config.items()}
+        self.config_file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    def pulumi(
+        self, *args: str, check: bool = True, timeout: float = OPERATION_TIMEOUT, with_stack: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        command = ["pulumi", *args, "--non-interactive"]
+        if with_stack:
+            command += ["--stack", self.name]
+        started = time.monotonic()
+        result = subprocess.run(
+            command,
+            cwd=self.project.directory,
+            env=self.project.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        TIMINGS.append((" ".join(args[:1]), self.name, time.monotonic() - started))
+        if check and result.returncode != 0:
+            raise PulumiError(f"`{' '.join(command)}` exited {result.returncode}:\n{tail(result)}")
+        return result
+
+    def up(self, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.pulumi("up", "--yes", "--skip-preview", *extra, check=check)
+
+    def preview(self, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.pulumi("preview", *extra, check=check)
+
+    def preview_json(self, *extra: str) -> dict[str, Any]:
+        """`pulumi preview --json`: steps with their ops, urns and diffed keys."""
+        return json.loads(self.pulumi("preview", "--json", *extra).stdout)
+
+    def destroy(self, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.pulumi("destroy", "--yes", "--skip-preview", *extra, check=check)
+
+    def outputs(self) -> dict[str, Any]:
+        return json.loads(self.pulumi("stack", "output", "--json").stdout)
+
+    def export(self, *, show_secrets: bool = False) -> dict[str, Any]:
+        args = ("stack", "export", "--show-secrets") if show_secrets else ("stack", "export")
+        return json.loads(self.pulumi(*args).stdout)
+
+    def urn(self, resource_name: str) -> str:
+        """The URN of the one resource named `resource_name` in the stack's state."""
+        urns = [
+            r["urn"]
+            for r in self.export()["deployment"].get("resources", [])
+            if r["urn"].endswith(f"::{resource_name}")
+        ]
+        assert len(urns) == 1, f"{resource_name}: {urns}"
+        return urns[0]
+
+    def interrupted_up(self, after: float) -> subprocess.CompletedProcess[str]:
+        """`pulumi up` sent SIGINT `after` seconds in, as an operator's Ctrl-C."""
+        process = subprocess.Popen(
+            ["pulumi", "up", "--yes", "--skip-preview", "--non-interactive", "--stack", self.name],
+            cwd=self.project.directory,
+            env=self.project.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        time.sleep(after)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=OPERATION_TIMEOUT)
+        return subprocess.CompletedProcess(process.args, process.returncode, output, "")
+
+
+def tail(result: subprocess.CompletedProcess[str], lines: int = 40) -> str:
+    text = (result.stdout or "") + (result.stderr or "")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def steps(preview: Mapping[str, Any]) -> dict[str, str]:
+    """resource name -> op of every step of a `preview --json` that is not 'same'."""
+    return {step["urn"].rsplit("::", 1)[1]: step["op"] for step in preview.get("steps", []) if step.get("op") != "same"}
+
+
+#: (command, stack, seconds) of every pulumi run, for the session's summary.
+TIMINGS: list[tuple[str, str, float]] = []

@@ -1,0 +1,256 @@
+"""The dev stack under the real Pulumi CLI and providers, on this machine's single-node swarm.
+
+What a mock engine can't show: diffs against what the provider reads back, replacements, converge,
+signals, and what the state holds. One stack (unique env label and port, the stand-in images,
+this node listed in nodes.names so the stack labels it itself) goes through a life in order:
+preview with the policy pack, up, idempotence, small changes, replacements, an interrupted up,
+destroy and a re-up that finds the old data. Each test leaves the stack converged for the next.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from components.names import ROLE_LABEL, STACK_LABEL
+
+from . import harness
+from .pulumi_cli import VENV, Project, Stack, steps, tail
+
+STACK = f"rt{harness.SESSION_ID}"
+ROLE_OUTPUT = {"mysql": "mysqlService", "wordpress": "wordpressService", "logging": "loggingService"}
+
+
+def stack_config(images: dict[str, str], port: int, node: str, **overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        "envLabel": f"rt-{harness.SESSION_ID}",
+        "wordpress": {
+            "image": images["wordpress"],
+            "port": port,
+            "publishMode": "host",
+            "publicHost": "127.0.0.1",
+            "memoryMb": 128,
+        },
+        "mysql": {"image": images["mysql"], "memoryMb": 128},
+        "logging": {"image": images["logging"], "memoryMb": 32},
+        "nodes": {"names": [node]},
+    }
+    for group, values in overrides.items():
+        config[group] = {**config.get(group, {}), **values}
+    return config
+
+
+class Life:
+    """The module's one stack and what the tests change on it."""
+
+    def __init__(self, project: Project, engine: docker.DockerClient, images: dict[str, str]) -> None:
+        self.engine = engine
+        self.images = images
+        self.port = harness.free_tcp_port()
+        self.node = str(engine.info()["Name"])
+        self.overrides: dict[str, dict[str, Any]] = {}
+        self.last_outputs: dict[str, Any] = {}  # the stack's outputs after the last up
+        self.stack: Stack = project.stack(STACK, self.config())
+
+    def config(self) -> dict[str, Any]:
+        return stack_config(self.images, self.port, self.node, **self.overrides)
+
+    def change(self, group: str, **values: Any) -> None:
+        self.overrides[group] = {**self.overrides.get(group, {}), **values}
+        self.stack.write_config(self.config())
+
+    def service(self, role: str) -> Any:
+        found = self.engine.services.list(filters={"label": [f"{ROLE_LABEL}={role}", f"{STACK_LABEL}={STACK}"]})
+        assert len(found) == 1, f"{role}: {[s.name for s in found]}"
+        return found[0]
+
+    def page(self) -> tuple[int, str]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            connection.request("GET", "/")
+            response = connection.getresponse()
+            return response.status, response.read().decode(errors="replace")
+        finally:
+            connection.close()
+
+    def wait_page_ok(self, timeout: float = 60) -> str:
+        def probe() -> str | None:
+            status, body = self.page()
+            return body if status == 200 else None
+
+        return harness.wait_for(probe, timeout=timeout, interval=0.5, what=f"WordPress 200 on port {self.port}")
+
+    def verify(self) -> subprocess.CompletedProcess[str]:
+        project = self.stack.project
+        return subprocess.run(
+            [str(VENV / "bin" / "python"), "-m", "swarmops.verify", "--stack", STACK, "--wait", "120"],
+            cwd=project.directory,
+            env=project.env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    def exits_since(self, since: float) -> dict[str, list[int]]:
+        """role -> exit codes of this stack's task containers that died since `since`."""
+        events = self.engine.events(
+            since=int(since), until=int(time.time()) + 1, filters={"type": "container", "event": "die"}, decode=True
+        )
+        exits: dict[str, list[int]] = {}
+        for event in events:
+            attributes = event["Actor"]["Attributes"]
+            service = attributes.get("com.docker.swarm.service.name", "")
+            for role in ROLE_OUTPUT:
+                if service and service == self.service_name_of(role):
+                    exits.setdefault(role, []).append(int(attributes.get("exitCode", "-1")))
+        return exits
+
+    def service_name_of(self, role: str) -> str:
+        return str(self.last_outputs[ROLE_OUTPUT[role]])
+
+    def up(self, *extra: str) -> subprocess.CompletedProcess[str]:
+        result = self.stack.up(*extra)
+        self.last_outputs = self.stack.outputs()
+        return result
+
+
+@pytest.fixture(scope="module")
+def life(pulumi_project: Project, engine: docker.DockerClient, standin_images: dict[str, str]) -> Iterator[Life]:
+    with harness.shared_node_lock(timeout=600):
+        life = Life(pulumi_project, engine, standin_images)
+        try:
+            yield life
+        finally:
+            life.stack.destroy(check=False)
+            life.stack.pulumi("stack", "rm", "--yes", "--force", check=False)
+            for volume in engine.volumes.list(filters={"label": f"{STACK_LABEL}={STACK}"}):
+                volume.remove(force=True)
+
+
+def test_preview_passes_the_policy_pack(life: Life) -> None:
+    result = life.stack.preview("--policy-pack", str(life.stack.project.policy_pack))
+    assert "Loading policy packs...: done" in result.stdout, tail(result)
+
+
+def test_a_password_in_a_service_env_is_refused_by_the_policy_pack(
+    life: Life, tmp_path: Path, pulumi_project: Project
+) -> None:
+    broken = Project(tmp_path / "broken", pulumi_project.toolchain)
+    wordpress = broken.directory / "components" / "wordpress.py"
+    source = wordpress.read_text()
+    assert '"WORDPRESS_DB_PASSWORD_FILE": password.path,' in source
+    wordpress.write_text(
+        source.replace(
+            '"WORDPRESS_DB_PASSWORD_FILE": password.path,', '"WORDPRESS_DB_PASSWORD": "plain-text-in-env-1",'
+        )
+    )
+    stack = broken.stack("broken", life.config())
+    result = stack.preview("--policy-pack", str(broken.policy_pack), check=False)
+    assert result.returncode != 0, tail(result)
+    assert "service-env-no-secrets" in result.stdout + result.stderr, tail(result)
+
+
+def test_up_converges_healthy_and_verify_passes(life: Life) -> None:
+    life.up()
+    body = life.wait_page_ok()
+    assert "logged in to mysql:3306" in body
+    verified = life.verify()
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_a_second_run_changes_nothing(life: Life) -> None:
+    life.stack.preview("--expect-no-changes")
+    life.stack.pulumi("refresh", "--yes", "--skip-preview", "--expect-no-changes")
+    life.stack.up("--expect-no-changes")
+
+
+def test_a_memory_limit_updates_only_mysql_in_place_and_its_old_task_stops_cleanly(life: Life) -> None:
+    life.change("mysql", memoryMb=160)
+    assert steps(life.stack.preview_json()) == {"db-mysql": "update"}
+    since = time.time()
+    life.up()
+    assert life.service("mysql").attrs["Spec"]["TaskTemplate"]["Resources"]["Limits"]["MemoryBytes"] == 160 << 20
+    # SIGTERM, and the server's own clean exit: not the SIGKILL (137) of a zero grace period.
+    assert life.exits_since(since).get("mysql") == [0]
+    life.wait_page_ok()
+
+
+def test_a_log_route_updates_only_the_logging_daemon(life: Life) -> None:
+    life.change("logging", route="syslog://127.0.0.1:5514")
+    assert steps(life.stack.preview_json()) == {"logging-logspout": "update"}
+    life.up()
+    assert life.service("logging").attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Args"] == ["syslog://127.0.0.1:5514"]
+
+
+@pytest.mark.parametrize("resource", ["site-wordpress", "db-mysql"])
+def test_a_replaced_service_takes_over_its_port_and_volume(life: Life, resource: str) -> None:
+    before = life.last_outputs
+    life.up("--replace", life.stack.urn(resource))
+    key = "wordpressService" if resource == "site-wordpress" else "mysqlService"
+    assert life.last_outputs[key] != before[key], "the service was not replaced"
+    life.wait_page_ok()
+    life.stack.preview("--expect-no-changes")
+
+
+def test_no_plaintext_password_in_the_state_or_on_the_swarm(life: Life) -> None:
+    passwords = generated_passwords(life.stack.export(show_secrets=True))
+    assert len(passwords) == 2, "expected the two generated passwords in the revealed state"
+    state = json.dumps(life.stack.export())
+    inspected = json.dumps([life.service(role).attrs for role in ("mysql", "wordpress", "logging")])
+    secrets = json.dumps([s.attrs for s in life.engine.secrets.list()])
+    for where, text in (("the state", state), ("the services", inspected), ("the secrets' metadata", secrets)):
+        leaked = sum(password in text for password in passwords)
+        assert leaked == 0, f"{leaked} generated password(s) in plain text in {where}"
+
+
+def generated_passwords(revealed: dict[str, Any]) -> set[str]:
+    """The RandomPasswords' results in a `stack export --show-secrets` (a secret's plaintext is JSON)."""
+    found: set[str] = set()
+    for resource in revealed["deployment"].get("resources", []):
+        if resource["type"] == "random:index/randomPassword:RandomPassword":
+            result = resource["outputs"]["result"]
+            found.add(json.loads(result["plaintext"]) if isinstance(result, dict) else result)
+    return found
+
+
+def test_an_interrupted_up_is_recovered_by_the_next_up(life: Life) -> None:
+    life.change("mysql", memoryMb=144)
+    interrupted = life.stack.interrupted_up(after=4)
+    assert interrupted.returncode != 0, interrupted.stdout[-2000:]
+    # The README's recovery: a refresh to learn what the swarm now runs, then up again.
+    life.stack.pulumi("refresh", "--yes", "--skip-preview")
+    life.up()
+    life.stack.preview("--expect-no-changes")
+    life.wait_page_ok()
+
+
+def test_destroy_keeps_the_data_volumes_and_a_later_up_finds_the_data(life: Life) -> None:
+    mysql_task = harness.running_tasks(life.engine, life.last_outputs["mysqlService"])[0]
+    container = life.engine.containers.get(harness.task_container_id(mysql_task))
+    marker = f"written before destroy {harness.SESSION_ID}"
+    assert harness.exec_output(container, ["sh", "-c", f"echo '{marker}' > /var/lib/mysql/marker"])[0] == 0
+
+    since = time.time()
+    life.stack.destroy()
+    exits = life.exits_since(since)
+    assert exits.get("mysql") == [0], exits
+    assert life.engine.services.list(filters={"label": f"{STACK_LABEL}={STACK}"}) == []
+    volumes = {v.name for v in life.engine.volumes.list(filters={"label": f"{STACK_LABEL}={STACK}"})}
+    assert volumes == {f"wordpress-swarm-{STACK}-mysql-data", f"wordpress-swarm-{STACK}-wordpress-content"}
+    node_labels = life.engine.nodes.get(harness.local_node_id(life.engine)).attrs["Spec"].get("Labels") or {}
+    assert node_labels.get("env") != life.config()["envLabel"]
+
+    life.up()
+    mysql_task = harness.running_tasks(life.engine, life.last_outputs["mysqlService"])[0]
+    container = life.engine.containers.get(harness.task_container_id(mysql_task))
+    assert harness.exec_output(container, ["cat", "/var/lib/mysql/marker"]) == (0, marker + "\n")
+    life.wait_page_ok()
+    life.stack.preview("--expect-no-changes")

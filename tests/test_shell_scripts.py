@@ -1,0 +1,32 @@
+"""Every shell script of the project passes shellcheck: the scripts, the toolchain build and the
+stand-in images' scripts (they run as /bin/sh inside busybox)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+STANDINS = ROOT / "tests" / "engine" / "standins"
+SCRIPTS = sorted(
+    [
+        *(ROOT / "scripts").iterdir(),
+        *(ROOT / "tools").glob("*.sh"),
+        *(p for p in STANDINS.iterdir() if p.suffix != ".py"),
+    ]
+)
+
+
+@pytest.mark.skipif(
+    shutil.which("shellcheck") is None, reason="shellcheck is not installed (apt-get install shellcheck)"
+)
+@pytest.mark.parametrize("script", [p for p in SCRIPTS if p.is_file()], ids=lambda p: str(p.relative_to(ROOT)))
+def test_script_passes_shellcheck(script: Path) -> None:
+    # -x follows `source`: the stand-ins source lib.sh, named relative to their own directory.
+    result = subprocess.run(
+        ["shellcheck", "-x", script.name], cwd=script.parent, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout
