@@ -200,8 +200,10 @@ class Stack:
 
 
 def tail(result: subprocess.CompletedProcess[str], lines: int = 40) -> str:
-    text = (result.stdout or "") + (result.stderr or "")
-    return "\n".join(text.splitlines()[-lines:])
+    """The lines that name an error, then the last `lines` lines."""
+    text = ((result.stdout or "") + (result.stderr or "")).splitlines()
+    errors = [line for line in text[:-lines] if "error" in line.lower()]
+    return "\n".join([*errors[-20:], "...", *text[-lines:]])
 
 
 def steps(preview: Mapping[str, Any]) -> dict[str, str]:

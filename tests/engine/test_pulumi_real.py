@@ -21,11 +21,13 @@ import docker
 import pytest
 
 from components.names import ROLE_LABEL, STACK_LABEL
+from swarmops.rotate import find_password_resource, password_from_export
 
 from . import harness
 from .pulumi_cli import VENV, Project, Stack, steps, tail
 
 STACK = f"rt{harness.SESSION_ID}"
+PASSWORDS = ("db-root-password", "db-user-password")
 ROLE_OUTPUT = {"mysql": "mysqlService", "wordpress": "wordpressService", "logging": "loggingService"}
 
 
@@ -201,7 +203,8 @@ def test_a_replaced_service_takes_over_its_port_and_volume(life: Life, resource:
 
 
 def test_no_plaintext_password_in_the_state_or_on_the_swarm(life: Life) -> None:
-    passwords = generated_passwords(life.stack.export(show_secrets=True))
+    revealed = life.stack.export(show_secrets=True)
+    passwords = {password_from_export(revealed, name) for name in PASSWORDS}
     assert len(passwords) == 2, "expected the two generated passwords in the revealed state"
     state = json.dumps(life.stack.export())
     inspected = json.dumps([life.service(role).attrs for role in ("mysql", "wordpress", "logging")])
@@ -211,14 +214,40 @@ def test_no_plaintext_password_in_the_state_or_on_the_swarm(life: Life) -> None:
         assert leaked == 0, f"{leaked} generated password(s) in plain text in {where}"
 
 
-def generated_passwords(revealed: dict[str, Any]) -> set[str]:
-    """The RandomPasswords' results in a `stack export --show-secrets` (a secret's plaintext is JSON)."""
-    found: set[str] = set()
-    for resource in revealed["deployment"].get("resources", []):
-        if resource["type"] == "random:index/randomPassword:RandomPassword":
-            result = resource["outputs"]["result"]
-            found.add(json.loads(result["plaintext"]) if isinstance(result, dict) else result)
-    return found
+def secrets_of(life: Life, role: str) -> list[str]:
+    container = life.service(role).attrs["Spec"]["TaskTemplate"]["ContainerSpec"]
+    return sorted(secret["SecretName"] for secret in container.get("Secrets", []))
+
+
+def test_rotation_runbooks_pulumi_steps_roll_a_new_user_password_out(life: Life) -> None:
+    """README, "Rotating passwords on purpose", steps 1 and 3 for real. Steps 2 and 4 (MySQL's dual
+    passwords: RETAIN CURRENT PASSWORD, DISCARD OLD PASSWORD) need MySQL 8: the stand-in has no
+    accounts and MariaDB has no dual passwords, so they are not rehearsed here."""
+    old_password = password_from_export(life.stack.export(show_secrets=True), "db-user-password")
+    old_secret = life.last_outputs["wordpressSecrets"][0]
+    life.change("mysql", userPasswordGeneration=2)
+
+    # Step 1: only the new value is generated; what runs keeps the old secret.
+    life.stack.up("--target", find_password_resource(life.stack.export(), "db-user-password")["urn"])
+    assert password_from_export(life.stack.export(show_secrets=True), "db-user-password") != old_password
+    assert old_secret in secrets_of(life, "mysql")
+    assert secrets_of(life, "wordpress") == [old_secret]
+    life.wait_page_ok()
+
+    # Step 3: the new secret rolls out to both services, in place; the old one is deleted.
+    assert steps(life.stack.preview_json()) == {
+        "db-user-password": "replace",
+        "db-mysql": "update",
+        "site-wordpress": "update",
+    }
+    life.up()
+    new_secret = life.last_outputs["wordpressSecrets"][0]
+    assert new_secret != old_secret
+    assert new_secret in secrets_of(life, "mysql")
+    assert secrets_of(life, "wordpress") == [new_secret]
+    assert old_secret not in {secret.name for secret in life.engine.secrets.list()}
+    life.wait_page_ok()
+    life.stack.preview("--expect-no-changes")
 
 
 def test_an_interrupted_up_is_recovered_by_the_next_up(life: Life) -> None:
