@@ -182,8 +182,9 @@ class Stack:
         assert len(urns) == 1, f"{resource_name}: {urns}"
         return urns[0]
 
-    def interrupted_up(self, after: float) -> subprocess.CompletedProcess[str]:
-        """`pulumi up` sent SIGINT `after` seconds in, as an operator's Ctrl-C."""
+    def interrupted_up(self, after: float, presses: int = 1) -> subprocess.CompletedProcess[str]:
+        """`pulumi up` sent SIGINT `after` seconds in, as an operator's Ctrl-C (pressed twice: the
+        CLI stops at once instead of letting the operations in flight finish)."""
         process = subprocess.Popen(
             ["pulumi", "up", "--yes", "--skip-preview", "--non-interactive", "--stack", self.name],
             cwd=self.project.directory,
@@ -194,7 +195,9 @@ class Stack:
             text=True,
         )
         time.sleep(after)
-        process.send_signal(signal.SIGINT)
+        for _ in range(presses):
+            process.send_signal(signal.SIGINT)
+            time.sleep(1)
         output, _ = process.communicate(timeout=OPERATION_TIMEOUT)
         return subprocess.CompletedProcess(process.args, process.returncode, output, "")
 

@@ -250,12 +250,24 @@ def test_rotation_runbooks_pulumi_steps_roll_a_new_user_password_out(life: Life)
     life.stack.preview("--expect-no-changes")
 
 
-def test_an_interrupted_up_is_recovered_by_the_next_up(life: Life) -> None:
-    life.change("mysql", memoryMb=144)
-    interrupted = life.stack.interrupted_up(after=4)
+def pending_operations(stack: Stack) -> list[Any]:
+    return stack.export()["deployment"].get("pending_operations") or []
+
+
+@pytest.mark.parametrize("presses", [1, 2], ids=["ctrl-c", "ctrl-c-twice"])
+def test_an_interrupted_up_is_recovered_as_the_readme_says(life: Life, presses: int) -> None:
+    life.change("mysql", memoryMb=144 - 8 * presses)
+    interrupted = life.stack.interrupted_up(after=4, presses=presses)
     assert interrupted.returncode != 0, interrupted.stdout[-2000:]
-    # The README's recovery: a refresh to learn what the swarm now runs, then up again.
-    life.stack.pulumi("refresh", "--yes", "--skip-preview")
+    if presses == 1:
+        # The operations in flight finish and are recorded: nothing is left pending.
+        assert "update canceled" in interrupted.stdout, interrupted.stdout[-2000:]
+        assert pending_operations(life.stack) == []
+    else:
+        # Stopped at once: the state doesn't know how the in-flight updates ended.
+        assert pending_operations(life.stack), interrupted.stdout[-2000:]
+        life.stack.pulumi("refresh", "--yes", "--skip-preview")
+        assert pending_operations(life.stack) == []
     life.up()
     life.stack.preview("--expect-no-changes")
     life.wait_page_ok()
