@@ -14,6 +14,8 @@
                          backend) run by the real CLI and providers of scripts/pulumi-toolchain;
                          skips with the reason when there is no toolchain.
 * ``standin_images``  -- session: role -> tag of the stand-in images on ``engine``.
+* ``test_registry``   -- session: address (127.0.0.1:<port>) of a local image registry
+                         (tests/engine/registry.py); skips with the reason when it can't be built.
 
 Set WPSWARM_REQUIRE_ENGINE=1 (e.g. in CI) to turn those skips into failures.
 """
@@ -28,7 +30,7 @@ import docker
 import pytest
 from docker.errors import DockerException
 
-from . import harness, pulumi_cli, standins
+from . import harness, pulumi_cli, registry, standins
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -98,6 +100,15 @@ def standin_images(engine: docker.DockerClient) -> dict[str, str]:
         return standins.ensure_images(engine)
     except harness.HarnessError as exc:
         _unavailable(f"cannot build the stand-in images: {exc}")
+
+
+@pytest.fixture(scope="session")
+def test_registry(engine: docker.DockerClient, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    binary = registry.registry_binary()
+    if isinstance(binary, str):
+        _unavailable(binary)
+    with registry.running_registry(binary, tmp_path_factory.mktemp("registry")) as address:
+        yield address
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -1,0 +1,69 @@
+"""Images from a registry under the real CLI: what the Docker client does to them on create.
+
+On create the provider asks the engine to query the registry: the client pins the tag to the
+digest the registry reports and fills in the placement platforms; on update it does neither.
+So a stack that names an image by tag alone changes (restarts) its service on the next run and
+loses the pin; one that names `repository:tag@sha256:…` is left as it is (README, "Images").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+import pytest
+
+from components.names import ROLE_LABEL, STACK_LABEL
+
+from . import harness, registry
+from .pulumi_cli import Project, Stack, steps
+from .test_pulumi_real import stack_config
+
+STACK = f"rg{harness.SESSION_ID}"
+
+
+@pytest.fixture(scope="module")
+def registry_stack(pulumi_project: Project, engine: docker.DockerClient) -> Iterator[Stack]:
+    with harness.shared_node_lock(timeout=600):
+        stack = Stack(pulumi_project, STACK)
+        yield stack
+        stack.destroy(check=False)
+        stack.pulumi("stack", "rm", "--yes", "--force", check=False)
+        for volume in engine.volumes.list(filters={"label": f"{STACK_LABEL}={STACK}"}):
+            volume.remove(force=True)
+
+
+def wordpress_spec(engine: docker.DockerClient) -> dict[str, Any]:
+    found = engine.services.list(filters={"label": [f"{ROLE_LABEL}=wordpress", f"{STACK_LABEL}={STACK}"]})
+    assert len(found) == 1
+    return found[0].attrs["Spec"]["TaskTemplate"]
+
+
+def test_a_tag_is_pinned_on_create_and_only_a_digest_pin_keeps_the_next_run_quiet(
+    engine: docker.DockerClient,
+    pulumi_project: Project,
+    registry_stack: Stack,
+    standin_images: dict[str, str],
+    test_registry: str,
+) -> None:
+    tagged, pinned = registry.push(engine, standin_images["wordpress"], test_registry)
+    node = str(engine.info()["Name"])
+    config = stack_config(standin_images, harness.free_tcp_port(), node, wordpress={"image": tagged})
+    config["envLabel"] = f"rg-{harness.SESSION_ID}"
+    stack = pulumi_project.stack(STACK, config)
+
+    stack.up()
+    created = wordpress_spec(engine)
+    assert created["ContainerSpec"]["Image"] == pinned
+    assert created["Placement"].get("Platforms"), "the client filled in the image's platforms"
+    # Named by tag: the next run "updates" the image back to the bare tag (a restart of every task).
+    assert steps(stack.preview_json()) == {"site-wordpress": "update"}
+
+    # Named by digest: what the client wrote is what the stack asks for, and the platforms it added
+    # are no change (the program ignores them): the next runs leave the service alone.
+    stack.write_config({**config, "wordpress": {**config["wordpress"], "image": pinned}})
+    stack.up()
+    stack.preview("--expect-no-changes")
+    stack.pulumi("refresh", "--yes", "--skip-preview", "--expect-no-changes")
+    assert wordpress_spec(engine)["ContainerSpec"]["Image"] == pinned
