@@ -937,8 +937,8 @@ def main(
     return exit_code(rows)
 
 
-# Between two rounds of --wait: about a health-check interval.
-WAIT_INTERVAL = 5.0
+# Between two rounds of --wait: a starting task turns healthy at its next probe.
+WAIT_INTERVAL = 2.0
 
 
 def _check_once(expected: Expected, host: str | None, args: argparse.Namespace) -> list[Row]:
