@@ -64,8 +64,8 @@ def _real_ssh() -> str:
 
 
 @cache
-def _ssh_wrapper_first_on_path(ssh_opts: tuple[str, ...]) -> None:
-    # The SDK runs a bare `ssh` from PATH and has no way to pass options: a wrapper adds them.
+def _ssh_wrapper(ssh_opts: tuple[str, ...]) -> str:
+    """A directory holding an `ssh` that adds `ssh_opts`; one per set of options."""
     real_ssh = _real_ssh()
     directory = tempfile.mkdtemp(prefix="wordpress-swarm-ssh-")
     atexit.register(shutil.rmtree, directory, True)
@@ -73,7 +73,21 @@ def _ssh_wrapper_first_on_path(ssh_opts: tuple[str, ...]) -> None:
     with open(wrapper, "w") as script:
         script.write(f'#!/bin/sh\nexec {shlex.quote(real_ssh)} {shlex.join(ssh_opts)} "$@"\n')
     os.chmod(wrapper, 0o755)
-    os.environ["PATH"] = directory + os.pathsep + os.environ.get("PATH", "")
+    _WRAPPERS.add(directory)
+    return directory
+
+
+_WRAPPERS: set[str] = set()
+
+
+def _ssh_wrapper_first_on_path(ssh_opts: tuple[str, ...]) -> None:
+    # The SDK runs a bare `ssh` from PATH when it connects and has no way to pass options: this
+    # client's wrapper goes first, and no other wrapper of ours stays on PATH, so options A, then B,
+    # then A again run ssh with A's. One set of options at a time per process: a client connects
+    # lazily, so one made for other options must have connected before this call.
+    directory = _ssh_wrapper(ssh_opts)
+    others = [entry for entry in os.environ.get("PATH", "").split(os.pathsep) if entry not in _WRAPPERS]
+    os.environ["PATH"] = os.pathsep.join([directory, *others])
 
 
 def within(seconds: float, work: Callable[[], T], what: str) -> T:

@@ -56,6 +56,21 @@ def test_safety_options_apply_without_operator_options_and_wrappers_never_stack(
     assert SSH_SAFETY_OPTIONS[1] == "BatchMode=yes"
 
 
+def test_options_a_then_b_then_a_run_ssh_with_as() -> None:
+    shown = ssh_config_in_child(
+        "import subprocess\n"
+        "from swarmops.docker_host import docker_client\n"
+        "for options in (('-o', 'ConnectTimeout=3'), ('-o', 'ConnectTimeout=5'), ('-o', 'ConnectTimeout=3')):\n"
+        "    try:\n"
+        "        docker_client('ssh://deploy@swarm-manager', options)\n"
+        "    except Exception:\n"
+        "        pass  # no such host here; what matters is the ssh the SDK would run\n"
+        "print(subprocess.run(['ssh', '-G', 'swarm-manager'], capture_output=True, text=True, check=True).stdout)\n"
+    )
+    # The cached wrapper of the first options was reused without being put first again: B's won.
+    assert "connecttimeout 3" in shown
+
+
 def test_within_returns_results_and_errors_of_work_that_finishes() -> None:
     assert within(5, lambda: 42, "answer") == 42
     with pytest.raises(ValueError, match="boom"):
