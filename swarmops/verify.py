@@ -134,15 +134,34 @@ def read_stack_outputs(stack: str, run: Runner = _run_command) -> dict[str, Any]
     return _outputs_json(proc.stdout, f"outputs of stack {stack}")
 
 
-def stack_docker_host(stack: str, run: Runner = _run_command) -> str | None:
-    """The stack's own `dockerHost` (`pulumi config get`), so `--stack prod` checks prod's swarm
-    rather than whatever engine this machine talks to; None when the CLI can't say."""
+def _stack_setting(stack: str, key: str, run: Runner) -> str | None:
+    """`pulumi config get KEY --stack STACK`; None when the CLI can't say (or the key is unset)."""
     try:
-        proc = run(["pulumi", "config", "get", "dockerHost", "--stack", stack])
+        proc = run(["pulumi", "config", "get", key, "--stack", stack])
     except (FileNotFoundError, subprocess.TimeoutExpired):
         return None
-    host = proc.stdout.strip()
-    return host if proc.returncode == 0 and host else None
+    value = proc.stdout.strip()
+    return value if proc.returncode == 0 and value else None
+
+
+def stack_docker_host(stack: str, run: Runner = _run_command) -> str | None:
+    """The stack's own `dockerHost`, so `--stack prod` checks prod's swarm rather than whatever
+    engine this machine talks to; None when the CLI can't say."""
+    return _stack_setting(stack, "dockerHost", run)
+
+
+def stack_ssh_opts(stack: str, run: Runner = _run_command) -> tuple[str, ...]:
+    """The stack's own `dockerSshOpts` (a JSON list), for its ssh:// host; () when unset."""
+    raw = _stack_setting(stack, "dockerSshOpts", run)
+    if raw is None:
+        return ()
+    try:
+        value: object = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise VerifyError(f"dockerSshOpts of stack {stack} is not a JSON list: {exc}") from exc
+    if not isinstance(value, list) or not all(isinstance(option, str) for option in value):  # pyright: ignore[reportUnknownVariableType]
+        raise VerifyError(f"dockerSshOpts of stack {stack} must be a list of strings, got {raw}")
+    return tuple(value)  # pyright: ignore[reportUnknownArgumentType]
 
 
 def _outputs_json(text: str, what: str) -> dict[str, Any]:
@@ -252,14 +271,15 @@ class Row:
 # --------------------------------------------------------------------------- gathering (Docker I/O)
 
 
-def docker_client(host: str | None, timeout: int = 30) -> Any:
+def docker_client(host: str | None, ssh_opts: Sequence[str] = (), timeout: int = 30) -> Any:
     """A DockerClient for `host`, DOCKER_HOST, or the local socket; ssh:// through the ssh binary,
-    so the operator's ssh config, agent and known_hosts apply, with options that stop ssh hanging."""
+    so the operator's ssh config, agent and known_hosts apply, with the stack's `dockerSshOpts`
+    and the options that stop ssh hanging (swarmops.docker_host, as the program's connections)."""
     from swarmops.docker_host import docker_client as connect
 
     where = host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
     try:
-        client = connect(where, timeout=timeout)
+        client = connect(where, ssh_opts, timeout=timeout)
         within(timeout, client.ping, f"the Docker host {where}")
     except Exception as exc:  # docker raises DockerException, requests and OS errors alike
         # docker 7.1 imports paramiko for any ssh:// host, even when it shells out to ssh.
@@ -923,8 +943,9 @@ def main(
         host = args.docker_host
         if host is None and args.stack and not os.environ.get("DOCKER_HOST"):
             host = stack_docker_host(args.stack, run)
+        ssh_opts = stack_ssh_opts(args.stack, run) if args.stack else ()
         while True:
-            rows = _check_once(expected, host, args)
+            rows = _check_once(expected, host, ssh_opts, args)
             if exit_code(rows) == 0 or time.monotonic() >= deadline:
                 break
             time.sleep(WAIT_INTERVAL)
@@ -941,8 +962,8 @@ def main(
 WAIT_INTERVAL = 2.0
 
 
-def _check_once(expected: Expected, host: str | None, args: argparse.Namespace) -> list[Row]:
-    client = docker_client(host)
+def _check_once(expected: Expected, host: str | None, ssh_opts: Sequence[str], args: argparse.Namespace) -> list[Row]:
+    client = docker_client(host, ssh_opts)
     try:
         facts = gather_facts(client, expected)
     except VerifyError:

@@ -777,10 +777,11 @@ class _FakeClient:
 @pytest.fixture
 def fake_swarm(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Replaces the Docker and HTTP I/O of main() with canned facts."""
-    state: dict[str, Any] = {"facts": facts(), "http": HTTP_OK, "hosts": []}
+    state: dict[str, Any] = {"facts": facts(), "http": HTTP_OK, "hosts": [], "ssh_opts": []}
 
-    def client(host: str | None) -> _FakeClient:
+    def client(host: str | None, ssh_opts: Sequence[str] = ()) -> _FakeClient:
         state["hosts"].append(host)
+        state["ssh_opts"].append(tuple(ssh_opts))
         return _FakeClient()
 
     monkeypatch.setattr(verify, "docker_client", client)
@@ -819,8 +820,10 @@ def test_main_reads_the_stack_through_pulumi(fake_swarm: dict[str, Any], monkeyp
 
     def run(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
         commands.append(list(args))
-        if args[:3] == ["pulumi", "config", "get"]:
+        if args[:4] == ["pulumi", "config", "get", "dockerHost"]:
             return subprocess.CompletedProcess(args, 0, "ssh://deploy@swarm-manager\n", "")
+        if args[:4] == ["pulumi", "config", "get", "dockerSshOpts"]:
+            return subprocess.CompletedProcess(args, 0, '["-o", "ProxyJump=bastion"]\n', "")
         return subprocess.CompletedProcess(args, 0, json.dumps(OUTPUTS), "")
 
     wrong_stack = replace(MYSQL, labels=labels("mysql") | {verify.STACK_LABEL: "prod"})
@@ -837,14 +840,28 @@ def test_main_reads_the_stack_through_pulumi(fake_swarm: dict[str, Any], monkeyp
     assert commands == [
         ["pulumi", "stack", "output", "--json", "--stack", "dev"],
         ["pulumi", "config", "get", "dockerHost", "--stack", "dev"],
+        ["pulumi", "config", "get", "dockerSshOpts", "--stack", "dev"],
     ]
     assert fake_swarm["hosts"] == ["ssh://deploy@swarm-manager"]
+    # ... through the stack's own ssh options, as the program's connections are.
+    assert fake_swarm["ssh_opts"] == [("-o", "ProxyJump=bastion")]
+
+
+def test_a_stack_with_malformed_ssh_options_cannot_be_verified() -> None:
+    def run(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(args, 0, "-o ProxyJump=bastion\n", "")
+
+    with pytest.raises(verify.VerifyError, match="dockerSshOpts of stack prod is not a JSON list"):
+        verify.stack_ssh_opts("prod", run)
+    assert verify.stack_ssh_opts("prod", lambda a: subprocess.CompletedProcess(a, 1, "", "not set")) == ()
 
 
 def test_docker_host_precedence_with_a_stack(fake_swarm: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     def run(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
-        if args[:3] == ["pulumi", "config", "get"]:
+        if args[:4] == ["pulumi", "config", "get", "dockerHost"]:
             return subprocess.CompletedProcess(args, 0, "ssh://deploy@from-config\n", "")
+        if args[:3] == ["pulumi", "config", "get"]:
+            return subprocess.CompletedProcess(args, 1, "", "not set")
         return subprocess.CompletedProcess(args, 0, json.dumps(OUTPUTS), "")
 
     def hosts_for(argv: list[str]) -> list[str | None]:
