@@ -79,9 +79,22 @@ def test_logging_daemon_is_global_on_the_environment_only() -> None:
     assert spec.converge_config is None
 
 
-def test_logging_daemon_reads_the_docker_socket_read_only() -> None:
-    (mount,) = container(logging_spec()).mounts
-    assert (mount.type, mount.source, mount.target, mount.read_only) == ("bind", DOCKER_SOCKET, DOCKER_SOCKET, True)
+def test_logging_daemon_reads_the_docker_socket_and_the_node_name_read_only() -> None:
+    socket, hostname = container(logging_spec()).mounts
+    assert (socket.type, socket.source, socket.target, socket.read_only) == ("bind", DOCKER_SOCKET, DOCKER_SOCKET, True)
+    # logspout's syslog adapter names the host from /etc/host_hostname, else the container id.
+    assert (hostname.type, hostname.source, hostname.target, hostname.read_only) == (
+        "bind",
+        "/etc/hostname",
+        "/etc/host_hostname",
+        True,
+    )
+
+
+def test_logging_daemon_api_listens_on_the_loopback_only() -> None:
+    # Unauthenticated: /logs streams every container's logs, POST /routes adds a destination.
+    assert container(logging_spec()).env == {"HTTP_BIND_ADDRESS": "127.0.0.1"}
+    assert "127.0.0.1" in " ".join(container(logging_spec()).healthcheck.tests)
 
 
 def test_logging_route_is_the_container_argument_when_configured() -> None:
@@ -110,6 +123,7 @@ def test_mysql_file_variables_point_at_the_mounted_secrets() -> None:
         "MYSQL_PASSWORD_FILE": "/run/secrets/mysql-user-password",
         "MYSQL_USER": "wordpress",
         "MYSQL_DATABASE": "wordpress",
+        "MYSQL_ROOT_HOST": "localhost",  # no root@'%'
     }
     assert mounts == {"root-id": env["MYSQL_ROOT_PASSWORD_FILE"], "user-id": env["MYSQL_PASSWORD_FILE"]}
 
@@ -218,6 +232,8 @@ def test_wordpress_is_wired_to_mysql_through_the_same_secret() -> None:
         "WORDPRESS_DB_USER": "wordpress",
         "WORDPRESS_DB_NAME": "wordpress",
         "WORDPRESS_DB_PASSWORD_FILE": "/run/secrets/wordpress-db-password",
+        # Core is upgraded by image tag: an update from the admin dies with the container.
+        "WORDPRESS_CONFIG_EXTRA": "define('WP_AUTO_UPDATE_CORE', false);",
     }
     assert (secret.secret_id, secret.file_name) == (USER_MOUNT.secret_id, env["WORDPRESS_DB_PASSWORD_FILE"])
 

@@ -121,13 +121,17 @@ if [ ! -d "$DATADIR/mysql" ]; then
     fi
     {
       echo "SET @@SESSION.SQL_LOG_BIN=0;"
-      # Only root@localhost and root@'%' remain, both with the password (as in the official image).
+      # root@localhost, and root@MYSQL_ROOT_HOST (default '%') unless that is localhost, both
+      # with the password: as the official image does.
       echo "DELETE FROM mysql.global_priv WHERE User IN ('root', '') AND Host <> 'localhost';"
       echo "DELETE FROM mysql.proxies_priv WHERE Host <> 'localhost';"
       echo "FLUSH PRIVILEGES;"
       echo "ALTER USER 'root'@'localhost' IDENTIFIED BY $(sql_string "$MYSQL_ROOT_PASSWORD");"
-      echo "CREATE USER 'root'@'%' IDENTIFIED BY $(sql_string "$MYSQL_ROOT_PASSWORD");"
-      echo "GRANT ALL ON *.* TO 'root'@'%' WITH GRANT OPTION;"
+      root_host=${MYSQL_ROOT_HOST:-%}
+      if [ "$root_host" != localhost ]; then
+        echo "CREATE USER 'root'@$(sql_string "$root_host") IDENTIFIED BY $(sql_string "$MYSQL_ROOT_PASSWORD");"
+        echo "GRANT ALL ON *.* TO 'root'@$(sql_string "$root_host") WITH GRANT OPTION;"
+      fi
       if [ -n "${MYSQL_DATABASE:-}" ]; then
         echo "CREATE DATABASE IF NOT EXISTS $(sql_ident "$MYSQL_DATABASE");"
       fi
