@@ -50,10 +50,17 @@ def logging_service_args(args: LoggingDaemonArgs) -> docker.ServiceArgs:
                 image=settings.image,
                 # logspout takes its routes as arguments; with none it only serves its HTTP stream.
                 args=[settings.route] if settings.route else None,
+                # Its HTTP API (/logs streams every container's logs, POST /routes ships them
+                # anywhere) has no authentication: only the loopback, where the health check probes.
+                env={"HTTP_BIND_ADDRESS": "127.0.0.1"},
                 mounts=[
                     docker.ServiceTaskSpecContainerSpecMountArgs(
                         type="bind", source=DOCKER_SOCKET, target=DOCKER_SOCKET, read_only=True
-                    )
+                    ),
+                    # The syslog adapter's host name: the node's, not the container id.
+                    docker.ServiceTaskSpecContainerSpecMountArgs(
+                        type="bind", source="/etc/hostname", target="/etc/host_hostname", read_only=True
+                    ),
                 ],
                 healthcheck=LOGSPOUT_HEALTH.args(),
                 # Time to ship the lines it has read before it stops.

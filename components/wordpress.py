@@ -51,6 +51,10 @@ WORDPRESS_HEALTH = HealthCheck(
 )
 
 
+# wp-config-docker.php evaluates this; no secrets in it (they come as _FILE secrets).
+WORDPRESS_CONFIG_EXTRA = "define('WP_AUTO_UPDATE_CORE', false);"
+
+
 @dataclass(frozen=True)
 class WordPressSiteArgs:
     placement_constraint: str
@@ -77,6 +81,9 @@ def wordpress_service_args(args: WordPressSiteArgs, content_volume_name: pulumi.
                     "WORDPRESS_DB_USER": db.user,
                     "WORDPRESS_DB_NAME": db.database,
                     "WORDPRESS_DB_PASSWORD_FILE": password.path,
+                    # Core lives in the container, not in a volume: an update from the admin would
+                    # be lost at the next task replacement. Upgrade by image tag instead.
+                    "WORDPRESS_CONFIG_EXTRA": WORDPRESS_CONFIG_EXTRA,
                 },
                 secrets=[password.args()],
                 mounts=[

@@ -620,8 +620,8 @@ def broken_logging(monkeypatch: pytest.MonkeyPatch) -> None:
         spec = real(*args, **kwargs)
         container = _container(spec)
         container.healthcheck = None
-        [mount] = cast(list[docker.ServiceTaskSpecContainerSpecMountArgs], container.mounts)
-        mount.read_only = False
+        socket, _hostname = cast(list[docker.ServiceTaskSpecContainerSpecMountArgs], container.mounts)
+        socket.read_only = False
         return spec
 
     monkeypatch.setattr(components.logging_daemon, "logging_service_args", broken)
