@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_docker as docker
-import pulumi_random as random
 
 from components.names import ENCRYPTED_LABEL, MYSQL_ROOT_PASSWORD_FILE, MYSQL_USER_PASSWORD_FILE, ROLE_LABEL
 from components.settings import PROJECT, MySqlSettings
@@ -16,6 +14,7 @@ from components.swarm import (
     SecretMount,
     converge,
     data_volume,
+    generated_secret,
     placement,
     resources,
     restart_policy,
@@ -46,21 +45,6 @@ MYSQL_HEALTH = HealthCheck(
 
 # A clean shutdown of a busy server; Swarm SIGKILLs after this.
 MYSQL_STOP_GRACE_SECONDS = 60
-
-# Safe inside a file, a shell word and a PHP string; no quotes, backslash, '$' or '`'.
-PASSWORD_SPECIALS = "!#%*+-.:=?@^_~"
-
-
-def secret_data(password: pulumi.Input[str]) -> pulumi.Output[str]:
-    """docker.Secret `data` is standard base64 (with '+', '/' and padding): the provider decodes it
-    with base64.StdEncoding even though its docs say url-safe. Stays a secret output."""
-    return pulumi.Output.secret(password).apply(lambda text: base64.b64encode(text.encode()).decode("ascii"))
-
-
-def password_keepers(generation: int) -> dict[str, str]:
-    """Inputs of a RandomPassword: only a deliberate generation bump replaces it (MySQL keeps the
-    password in its data directory; an accidental change would lock WordPress out)."""
-    return {"generation": str(generation)}
 
 
 @dataclass(frozen=True)
@@ -165,23 +149,13 @@ class MySqlWithSecrets(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: MySqlWithSecretsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{PROJECT}:mysql:MySqlWithSecrets", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         settings = args.settings
 
-        root_password = self._password(f"{name}-root-password", settings.root_password_generation)
-        user_password = self._password(f"{name}-user-password", settings.user_password_generation)
         # No fixed names: secrets are immutable and can't be removed while in use, so a new
         # password must roll in as a new auto-named secret before the old one is deleted.
-        root_secret = docker.Secret(
-            f"{name}-root-password",
-            args=docker.SecretArgs(data=secret_data(root_password.result)),
-            opts=child,
-        )
-        self.user_password_secret = docker.Secret(
-            f"{name}-user-password",
-            args=docker.SecretArgs(data=secret_data(user_password.result)),
-            opts=child,
-        )
+        root = generated_secret(f"{name}-root-password", settings.root_password_generation, self)
+        user = generated_secret(f"{name}-user-password", settings.user_password_generation, self)
+        self.user_password_secret = user.secret
         self.network = docker.Network(
             f"{name}-net",
             args=mysql_network_args(settings.encrypt_network),
@@ -195,10 +169,8 @@ class MySqlWithSecrets(pulumi.ComponentResource):
                 args,
                 network_id=self.network.id,
                 volume_name=volume.name,
-                root_secret=SecretMount(root_secret.id, root_secret.name, ROOT_PASSWORD_FILE),
-                user_secret=SecretMount(
-                    self.user_password_secret.id, self.user_password_secret.name, USER_PASSWORD_FILE
-                ),
+                root_secret=root.mount(ROOT_PASSWORD_FILE),
+                user_secret=user.mount(USER_PASSWORD_FILE),
             ),
             opts=service_options(self, exclusive=True),
         )
@@ -214,7 +186,7 @@ class MySqlWithSecrets(pulumi.ComponentResource):
         )
         self.service_name: pulumi.Output[str] = self.service.name
         self.secret_names: pulumi.Output[list[str]] = pulumi.Output.all(
-            root_secret.name, self.user_password_secret.name
+            root.secret.name, self.user_password_secret.name
         )
         self.register_outputs(
             {
@@ -225,17 +197,4 @@ class MySqlWithSecrets(pulumi.ComponentResource):
                 "user_password_secret_name": self.user_password_secret.name,
                 "service_name": self.service_name,
             }
-        )
-
-    def _password(self, name: str, generation: int) -> random.RandomPassword:
-        return random.RandomPassword(
-            name,
-            length=32,
-            special=True,
-            override_special=PASSWORD_SPECIALS,
-            min_lower=2,
-            min_upper=2,
-            min_numeric=2,
-            keepers=password_keepers(generation),
-            opts=pulumi.ResourceOptions(parent=self),
         )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_docker as docker
+import pulumi_random as random
 
 from components.names import ROLE_LABEL, SECRETS_DIR, STACK_LABEL
 from components.settings import Limits
@@ -112,6 +114,51 @@ def service_options(parent: pulumi.Resource, *, exclusive: bool) -> pulumi.Resou
     directory), so a replacement deletes the old service before it creates the new one; the
     provider's default, create-then-delete, would collide on the port or open the volume twice."""
     return pulumi.ResourceOptions(parent=parent, delete_before_replace=exclusive, ignore_changes=REGISTRY_FILLED)
+
+
+# Safe inside a file, a shell word and a PHP string; no quotes, backslash, '$' or '`'.
+PASSWORD_SPECIALS = "!#%*+-.:=?@^_~"
+
+
+def secret_data(password: pulumi.Input[str]) -> pulumi.Output[str]:
+    """docker.Secret `data` is standard base64 (with '+', '/' and padding): the provider decodes it
+    with base64.StdEncoding even though its docs say url-safe. Stays a secret output."""
+    return pulumi.Output.secret(password).apply(lambda text: base64.b64encode(text.encode()).decode("ascii"))
+
+
+def password_keepers(generation: int) -> dict[str, str]:
+    """Inputs of a RandomPassword: only a deliberate generation bump replaces it (MySQL keeps its
+    passwords in its data directory, WordPress signs sessions with its keys: an accidental change
+    would lock WordPress out or log everyone out)."""
+    return {"generation": str(generation)}
+
+
+@dataclass(frozen=True)
+class GeneratedSecret:
+    """A RandomPassword (the `openssl rand` of the manual set-up) and the swarm secret holding it."""
+
+    password: random.RandomPassword
+    secret: docker.Secret
+
+    def mount(self, file: str) -> SecretMount:
+        return SecretMount(self.secret.id, self.secret.name, file)
+
+
+def generated_secret(name: str, generation: int, parent: pulumi.Resource, length: int = 32) -> GeneratedSecret:
+    child = pulumi.ResourceOptions(parent=parent)
+    password = random.RandomPassword(
+        name,
+        length=length,
+        special=True,
+        override_special=PASSWORD_SPECIALS,
+        min_lower=2,
+        min_upper=2,
+        min_numeric=2,
+        keepers=password_keepers(generation),
+        opts=child,
+    )
+    secret = docker.Secret(name, args=docker.SecretArgs(data=secret_data(password.result)), opts=child)
+    return GeneratedSecret(password, secret)
 
 
 def converge(timeout: str) -> docker.ServiceConvergeConfigArgs:

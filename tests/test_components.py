@@ -18,18 +18,15 @@ from components.logging_daemon import DOCKER_SOCKET, LoggingDaemonArgs, logging_
 from components.mysql import (
     DATA_DIR,
     MYSQL_ALIAS,
-    PASSWORD_SPECIALS,
     DatabaseConnection,
     MySqlWithSecretsArgs,
     mysql_constraints,
     mysql_network_args,
     mysql_service_args,
-    password_keepers,
-    secret_data,
 )
 from components.names import ENCRYPTED_LABEL
 from components.settings import StackSettings, parse_settings
-from components.swarm import SecretMount, provider_duration
+from components.swarm import PASSWORD_SPECIALS, SecretMount, password_keepers, provider_duration, secret_data
 from components.wordpress import CONTENT_DIR, WordPressSiteArgs, site_url, update_order, wordpress_service_args
 from tests.support import stack_config
 

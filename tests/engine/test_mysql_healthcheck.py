@@ -33,8 +33,8 @@ from docker.models.secrets import Secret
 from docker.models.services import Service
 from docker.types import Healthcheck, Mount, RestartPolicy, SecretReference
 
-from components.mysql import DATA_DIR, MYSQL_HEALTH, PASSWORD_SPECIALS, ROOT_PASSWORD_FILE, USER_PASSWORD_FILE
-from components.swarm import SECRETS_DIR
+from components.mysql import DATA_DIR, MYSQL_HEALTH, ROOT_PASSWORD_FILE, USER_PASSWORD_FILE
+from components.swarm import PASSWORD_SPECIALS, SECRETS_DIR
 
 from . import harness
 from .mariadb_image import INIT_SOCKET, MARIADB_TAG, ensure_mariadb_image
