@@ -10,3 +10,20 @@ SECRETS_DIR = "/run/secrets"
 MYSQL_ROOT_PASSWORD_FILE = "mysql-root-password"
 MYSQL_USER_PASSWORD_FILE = "mysql-user-password"
 WORDPRESS_DB_PASSWORD_FILE = "wordpress-db-password"
+
+# The eight keys and salts of wp-config.php, each a generated secret read through WORDPRESS_<KEY>_FILE.
+WORDPRESS_KEYS = (
+    "AUTH_KEY",
+    "SECURE_AUTH_KEY",
+    "LOGGED_IN_KEY",
+    "NONCE_KEY",
+    "AUTH_SALT",
+    "SECURE_AUTH_SALT",
+    "LOGGED_IN_SALT",
+    "NONCE_SALT",
+)
+
+
+def wordpress_key_file(key: str) -> str:
+    """The secret file name of a key: AUTH_KEY -> wordpress-auth-key."""
+    return "wordpress-" + key.lower().replace("_", "-")

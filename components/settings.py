@@ -79,6 +79,8 @@ class WordPressSettings:
     port: int
     publish_mode: PublishMode
     public_host: str
+    # Bumping it regenerates the keys and salts on purpose: every session ends (README, "Rotation").
+    keys_generation: int
     limits: Limits
 
 
@@ -130,6 +132,7 @@ WORDPRESS_DEFAULTS: dict[str, Any] = {
     "port": 30000,
     "publishMode": "ingress",
     "publicHost": None,
+    "keysGeneration": 1,
     "cpus": 1.0,
     "memoryMb": 512,
 }
@@ -277,6 +280,7 @@ def parse_settings(config: Mapping[str, Any]) -> StackSettings:
         port=read.integer("wordpress.port", wp["port"], 1, 65535),
         publish_mode="host" if publish_mode == "host" else "ingress",
         public_host=public_host or host_of_docker_url(docker_host),
+        keys_generation=read.integer("wordpress.keysGeneration", wp["keysGeneration"], 1, 1_000_000),
         limits=read.limits("wordpress", wp),
     )
 

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_docker as docker
 
 from components.mysql import DatabaseConnection
-from components.names import WORDPRESS_DB_PASSWORD_FILE
+from components.names import WORDPRESS_DB_PASSWORD_FILE, WORDPRESS_KEYS, wordpress_key_file
 from components.settings import PROJECT, WordPressSettings
 from components.swarm import (
     HealthCheck,
     SecretMount,
     converge,
     data_volume,
+    generated_secret,
     placement,
     resources,
     restart_policy,
@@ -67,7 +69,12 @@ def update_order(settings: WordPressSettings) -> str:
     return "stop-first" if settings.publish_mode == "host" else "start-first"
 
 
-def wordpress_service_args(args: WordPressSiteArgs, content_volume_name: pulumi.Input[str]) -> docker.ServiceArgs:
+def wordpress_service_args(
+    args: WordPressSiteArgs, content_volume_name: pulumi.Input[str], keys: Mapping[str, SecretMount]
+) -> docker.ServiceArgs:
+    """`keys`: WORDPRESS_KEYS -> their mounted secrets. Without them the image writes random keys
+    into each new container's wp-config.php: every task replacement would log everyone out, and
+    replicas would reject each other's cookies and nonces."""
     settings, db = args.settings, args.database
     password = SecretMount(db.password_secret_id, db.password_secret_name, DB_PASSWORD_FILE)
     return docker.ServiceArgs(
@@ -84,8 +91,9 @@ def wordpress_service_args(args: WordPressSiteArgs, content_volume_name: pulumi.
                     # Core lives in the container, not in a volume: an update from the admin would
                     # be lost at the next task replacement. Upgrade by image tag instead.
                     "WORDPRESS_CONFIG_EXTRA": WORDPRESS_CONFIG_EXTRA,
+                    **{f"WORDPRESS_{key}_FILE": mount.path for key, mount in keys.items()},
                 },
-                secrets=[password.args()],
+                secrets=[password.args(), *(mount.args() for mount in keys.values())],
                 mounts=[
                     docker.ServiceTaskSpecContainerSpecMountArgs(
                         type="volume", source=content_volume_name, target=CONTENT_DIR
@@ -140,11 +148,24 @@ class WordPressSite(pulumi.ComponentResource):
         super().__init__(f"{PROJECT}:wordpress:WordPressSite", name, None, opts)
         # Kept on `pulumi destroy`, like the database: uploads, themes and plugins live here.
         content = data_volume(f"{name}-content", "wordpress-content", parent=self)
+        # Generated once, shared by every replica, kept across updates: sessions survive.
+        keys = {
+            key: generated_secret(f"{name}-{wordpress_key_file(key)}", args.settings.keys_generation, self, length=64)
+            for key in WORDPRESS_KEYS
+        }
         self.service = docker.Service(
             f"{name}-wordpress",
-            args=wordpress_service_args(args, content_volume_name=content.name),
+            args=wordpress_service_args(
+                args,
+                content_volume_name=content.name,
+                keys={key: generated.mount(wordpress_key_file(key)) for key, generated in keys.items()},
+            ),
             opts=service_options(self, exclusive=True),
         )
         self.url: str = site_url(args.settings)
         self.service_name: pulumi.Output[str] = self.service.name
-        self.register_outputs({"url": self.url, "service_name": self.service_name})
+        # The database password's first, then the keys'.
+        self.secret_names: pulumi.Output[list[str]] = pulumi.Output.all(
+            args.database.password_secret_name, *(generated.secret.name for generated in keys.values())
+        )
+        self.register_outputs({"url": self.url, "service_name": self.service_name, "secret_names": self.secret_names})

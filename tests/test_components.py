@@ -24,7 +24,7 @@ from components.mysql import (
     mysql_network_args,
     mysql_service_args,
 )
-from components.names import ENCRYPTED_LABEL
+from components.names import ENCRYPTED_LABEL, WORDPRESS_KEYS, wordpress_key_file
 from components.settings import StackSettings, parse_settings
 from components.swarm import PASSWORD_SPECIALS, SecretMount, password_keepers, provider_duration, secret_data
 from components.wordpress import CONTENT_DIR, WordPressSiteArgs, site_url, update_order, wordpress_service_args
@@ -33,6 +33,7 @@ from tests.support import stack_config
 DEV: StackSettings = parse_settings(stack_config("dev"))
 PROD: StackSettings = parse_settings(stack_config("prod"))
 
+KEY_MOUNTS = {key: SecretMount(f"{key}-id", f"{key}-name", wordpress_key_file(key)) for key in WORDPRESS_KEYS}
 ROOT_MOUNT = SecretMount("root-id", "root-name", "mysql-root-password")
 USER_MOUNT = SecretMount("user-id", "user-name", "mysql-user-password")
 
@@ -57,7 +58,9 @@ def wordpress_spec(settings: StackSettings = DEV) -> docker.ServiceArgs:
         password_secret_name=USER_MOUNT.secret_name,
     )
     return wordpress_service_args(
-        WordPressSiteArgs(settings.placement_constraint, settings.wordpress, connection), "content-volume"
+        WordPressSiteArgs(settings.placement_constraint, settings.wordpress, connection),
+        "content-volume",
+        keys=KEY_MOUNTS,
     )
 
 
@@ -223,7 +226,7 @@ def test_secret_data_is_standard_base64_and_stays_secret() -> pulumi.Output[None
 def test_wordpress_is_wired_to_mysql_through_the_same_secret() -> None:
     spec = container(wordpress_spec())
     env = spec.env
-    (secret,) = spec.secrets
+    secret, *keys = spec.secrets
     assert env == {
         "WORDPRESS_DB_HOST": "mysql:3306",
         "WORDPRESS_DB_USER": "wordpress",
@@ -231,8 +234,13 @@ def test_wordpress_is_wired_to_mysql_through_the_same_secret() -> None:
         "WORDPRESS_DB_PASSWORD_FILE": "/run/secrets/wordpress-db-password",
         # Core is upgraded by image tag: an update from the admin dies with the container.
         "WORDPRESS_CONFIG_EXTRA": "define('WP_AUTO_UPDATE_CORE', false);",
+        # Keys and salts from secrets: stable across task replacements and shared by all replicas.
+        **{f"WORDPRESS_{key}_FILE": f"/run/secrets/{wordpress_key_file(key)}" for key in WORDPRESS_KEYS},
     }
     assert (secret.secret_id, secret.file_name) == (USER_MOUNT.secret_id, env["WORDPRESS_DB_PASSWORD_FILE"])
+    assert {(k.secret_id, k.file_name) for k in keys} == {
+        (f"{key}-id", env[f"WORDPRESS_{key}_FILE"]) for key in WORDPRESS_KEYS
+    }
 
 
 def test_wordpress_joins_the_database_network_without_an_alias() -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from components.names import WORDPRESS_KEYS, wordpress_key_file
 from components.settings import SettingsError, read_settings
 from tests.provider_rules import provider_violations
 from tests.support import (
@@ -57,8 +58,8 @@ def test_declares_exactly_the_expected_resources(stack: str) -> None:
         "wordpress-swarm:mysql:MySqlWithSecrets": 1,
         "wordpress-swarm:wordpress:WordPressSite": 1,
         SERVICE: 3,
-        SECRET: 2,
-        PASSWORD: 2,
+        SECRET: 2 + len(WORDPRESS_KEYS),
+        PASSWORD: 2 + len(WORDPRESS_KEYS),
         NETWORK: 1,
         VOLUME: 2,
     } | ({"pulumi-python:dynamic/wordpress-swarm:NodeEnvLabel": 1} if stack == "prod" else {})
@@ -102,7 +103,13 @@ def test_secret_wiring_env_path_equals_mount_path_equals_intended_secret(stack: 
     assert mysql_mounts[mysql["env"]["MYSQL_PASSWORD_FILE"]] == "db-user-password-id"
     # WordPress reads the very secret MySQL created its user with.
     assert wordpress_mounts[wordpress["env"]["WORDPRESS_DB_PASSWORD_FILE"]] == "db-user-password-id"
-    assert {s["secretName"] for s in wordpress["secrets"]} == {"db-user-password-a1b2c3d"}
+    # Each key and salt from its own generated secret, read through its _FILE variable.
+    for key in WORDPRESS_KEYS:
+        assert wordpress_mounts[wordpress["env"][f"WORDPRESS_{key}_FILE"]] == f"site-{wordpress_key_file(key)}-id"
+        assert f"WORDPRESS_{key}" not in wordpress["env"]
+    assert {s["secretName"] for s in wordpress["secrets"]} == {"db-user-password-a1b2c3d"} | {
+        f"site-{wordpress_key_file(key)}-a1b2c3d" for key in WORDPRESS_KEYS
+    }
     assert root.urn in service(stack, "mysql").dependencies
     assert user.urn in service(stack, "wordpress").dependencies
 
@@ -131,11 +138,11 @@ def test_no_plaintext_password_anywhere(stack: str) -> None:
 @pytest.mark.parametrize("stack", STACKS)
 def test_passwords_rotate_only_on_purpose(stack: str) -> None:
     # Every input of a RandomPassword forces a new password, which MySQL's data directory would
-    # not know: these must change only through the generation keepers.
+    # not know (or, for WordPress's keys, every session): only the generation keepers change them.
     for password in deployed(stack).of_type(PASSWORD):
         assert password.inputs == {
             "keepers": {"generation": "1"},
-            "length": 32,
+            "length": 64 if password.name.startswith("site-") else 32,
             "special": True,
             "overrideSpecial": "!#%*+-.:=?@^_~",
             "minLower": 2,
@@ -214,8 +221,13 @@ def test_wordpress_deploys_in_parallel_with_mysql(stack: str) -> None:
     mysql_component = deployment.one("wordpress-swarm:mysql:MySqlWithSecrets")
     # Depending on the component would mean waiting for all its children, MySQL included.
     assert mysql_component.urn not in waits_for
-    # Only what WordPress really reads: its volume, the network, the password and what makes it.
-    assert {deployment.by_urn(urn).name for urn in waits_for} == {"site-content", "db-net", "db-user-password"}
+    # Only what WordPress really reads: its volume, the network, the password, its keys and what makes them.
+    assert {deployment.by_urn(urn).name for urn in waits_for} == {
+        "site-content",
+        "db-net",
+        "db-user-password",
+        *(f"site-{wordpress_key_file(key)}" for key in WORDPRESS_KEYS),
+    }
     assert {deployment.by_urn(urn).type for urn in waits_for} == {VOLUME, NETWORK, SECRET, PASSWORD}
 
 
@@ -234,7 +246,14 @@ def test_components_parent_their_children_and_use_the_explicit_provider(stack: s
             assert resource.parent in components, resource.name
             assert resource.provider.startswith(provider.urn + "::"), resource.name
         if resource.type == PASSWORD:
-            assert components[resource.parent].type == "wordpress-swarm:mysql:MySqlWithSecrets"
+            owner = "wordpress" if resource.name.startswith("site-") else "mysql"
+            assert (
+                components[resource.parent].type
+                == {
+                    "mysql": "wordpress-swarm:mysql:MySqlWithSecrets",
+                    "wordpress": "wordpress-swarm:wordpress:WordPressSite",
+                }[owner]
+            )
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -256,7 +275,10 @@ def test_stack_outputs(stack: str) -> None:
         "mysqlService": "db-mysql-a1b2c3d",
         "loggingService": "logging-logspout-a1b2c3d",
         "mysqlSecrets": ["db-root-password-a1b2c3d", "db-user-password-a1b2c3d"],
-        "wordpressSecrets": ["db-user-password-a1b2c3d"],
+        "wordpressSecrets": [
+            "db-user-password-a1b2c3d",
+            *(f"site-{wordpress_key_file(key)}-a1b2c3d" for key in WORDPRESS_KEYS),
+        ],
     }
     assert deployed(stack).secret_outputs == set()
 

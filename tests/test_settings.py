@@ -108,6 +108,7 @@ BAD_VALUES: list[tuple[str, Any, str]] = [
     ("dockerSshOpts", "-o x", "wordpress-swarm:dockerSshOpts"),
     ("nodes.names", "node1", "wordpress-swarm:nodes.names: got 'node1'"),
     ("nodes.takeOver", "yes", "wordpress-swarm:nodes.takeOver: got 'yes'; allowed: true or false"),
+    ("wordpress.keysGeneration", 0, "wordpress-swarm:wordpress.keysGeneration: got 0"),
     ("mysql.encryptNetwork", "false", "wordpress-swarm:mysql.encryptNetwork: got 'false'; allowed: true or false"),
     ("wordpress.publicHost", "http://x", "wordpress-swarm:wordpress.publicHost"),
 ]
