@@ -12,6 +12,7 @@ import pytest
 
 from components.names import WORDPRESS_KEYS, wordpress_key_file
 from components.settings import SettingsError, read_settings
+from swarmops.docker_host import SSH_SAFETY_OPTIONS
 from tests.provider_rules import provider_violations
 from tests.support import (
     FAKE_PASSWORD,
@@ -262,6 +263,16 @@ def test_provider_points_at_the_stack_docker_host(stack: str) -> None:
     assert (
         provider.inputs["host"] == {"dev": "unix:///var/run/docker.sock", "prod": "ssh://deploy@swarm-manager"}[stack]
     )
+
+
+def test_the_providers_own_ssh_gets_the_options_that_stop_it_hanging() -> None:
+    # It adds only -T and a connect timeout itself; BatchMode and ServerAlive must be passed in.
+    # Provider inputs reach the engine JSON-encoded.
+    assert json.loads(deployed("prod").one(PROVIDER).inputs["sshOpts"]) == list(SSH_SAFETY_OPTIONS)
+    operator = ["-o", "StrictHostKeyChecking=yes"]
+    with_options = deploy(run_main, stack_config("prod") | {"dockerSshOpts": operator}, "prod")
+    assert json.loads(with_options.one(PROVIDER).inputs["sshOpts"]) == [*operator, *SSH_SAFETY_OPTIONS]
+    assert "sshOpts" not in deployed("dev").one(PROVIDER).inputs  # a local socket: no ssh
 
 
 @pytest.mark.parametrize("stack", STACKS)
