@@ -16,14 +16,19 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docker
 import yaml
 
+from components.names import ROLE_LABEL, STACK_LABEL
 from components.settings import PROJECT
+
+from . import harness
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv"
@@ -200,6 +205,29 @@ class Stack:
             time.sleep(1)
         output, _ = process.communicate(timeout=OPERATION_TIMEOUT)
         return subprocess.CompletedProcess(process.args, process.returncode, output, "")
+
+
+def stack_service(engine: docker.DockerClient, stack: str, role: str) -> Any:
+    """The one service of `role` (its wordpress-swarm.role label) that `stack` runs."""
+    found = engine.services.list(filters={"label": [f"{ROLE_LABEL}={role}", f"{STACK_LABEL}={stack}"]})
+    assert len(found) == 1, f"{stack} {role}: {[s.name for s in found]}"
+    return found[0]
+
+
+@contextmanager
+def disposable_stack(project: Project, name: str, engine: docker.DockerClient) -> Iterator[Stack]:
+    """A stack for this machine's swarm, held under the engine tests' shared node lock (the stacks
+    label this node); afterwards destroyed, removed, and its retained volumes deleted too. The
+    stack is initialised by the first `project.stack(name, config)`."""
+    with harness.shared_node_lock(timeout=600):
+        stack = Stack(project, name)
+        try:
+            yield stack
+        finally:
+            stack.destroy(check=False)
+            stack.pulumi("stack", "rm", "--yes", "--force", check=False)
+            for volume in engine.volumes.list(filters={"label": f"{STACK_LABEL}={name}"}):
+                volume.remove(force=True)
 
 
 def tail(result: subprocess.CompletedProcess[str], lines: int = 40) -> str:

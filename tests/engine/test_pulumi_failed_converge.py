@@ -15,10 +15,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from components.names import ROLE_LABEL, STACK_LABEL
-
 from . import harness
-from .pulumi_cli import Project, Stack, steps
+from .pulumi_cli import Project, Stack, disposable_stack, stack_service, steps
 from .test_pulumi_real import stack_config
 
 STACK = f"fc{harness.SESSION_ID}"
@@ -40,19 +38,12 @@ def quick_project(pulumi_project: Project, tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture(scope="module")
 def failing_stack(quick_project: Project, engine: docker.DockerClient) -> Iterator[Stack]:
-    with harness.shared_node_lock(timeout=600):
-        stack = Stack(quick_project, STACK)
+    with disposable_stack(quick_project, STACK, engine) as stack:
         yield stack
-        stack.destroy(check=False)
-        stack.pulumi("stack", "rm", "--yes", "--force", check=False)
-        for volume in engine.volumes.list(filters={"label": f"{STACK_LABEL}={STACK}"}):
-            volume.remove(force=True)
 
 
 def running_image(engine: docker.DockerClient) -> str:
-    found = engine.services.list(filters={"label": [f"{ROLE_LABEL}=wordpress", f"{STACK_LABEL}={STACK}"]})
-    assert len(found) == 1
-    return str(found[0].attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"])
+    return str(stack_service(engine, STACK, "wordpress").attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"])
 
 
 def test_after_a_failed_converge_only_a_refresh_shows_what_runs(

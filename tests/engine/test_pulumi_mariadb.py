@@ -16,11 +16,9 @@ import docker
 import pytest
 from docker.types import RestartPolicy, SecretReference
 
-from components.names import STACK_LABEL
-
 from . import harness
 from .mariadb_image import MARIADB_TAG, ensure_mariadb_image
-from .pulumi_cli import Project, Stack
+from .pulumi_cli import Project, Stack, disposable_stack
 from .test_pulumi_real import stack_config
 
 STACK = f"mdb{harness.SESSION_ID}"
@@ -46,13 +44,8 @@ def mariadb_stack(pulumi_project: Project, engine: docker.DockerClient) -> Itera
         ensure_mariadb_image(engine, MARIADB_TAG)
     except harness.HarnessError as exc:
         pytest.skip(f"cannot build the MariaDB test image: {exc}")
-    with harness.shared_node_lock(timeout=600):
-        stack = Stack(pulumi_project, STACK)
+    with disposable_stack(pulumi_project, STACK, engine) as stack:
         yield stack
-        stack.destroy(check=False)
-        stack.pulumi("stack", "rm", "--yes", "--force", check=False)
-        for volume in engine.volumes.list(filters={"label": f"{STACK_LABEL}={STACK}"}):
-            volume.remove(force=True)
 
 
 def test_root_cannot_log_in_from_another_task_and_the_wordpress_user_can(

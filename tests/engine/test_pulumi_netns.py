@@ -22,10 +22,10 @@ from typing import Any
 import docker
 import pytest
 
-from components.names import ROLE_LABEL, STACK_LABEL
+from components.names import STACK_LABEL
 
 from . import harness, standins
-from .pulumi_cli import Project, PulumiError, Stack
+from .pulumi_cli import Project, PulumiError, Stack, stack_service
 
 STACK = f"nx{harness.SESSION_ID}"
 FIRST, SECOND = f"nx-a-{harness.SESSION_ID}", f"nx-b-{harness.SESSION_ID}"
@@ -63,11 +63,9 @@ def netns_stack(
 
 def running_nodes(client: docker.DockerClient, role: str) -> Counter[str]:
     """node id -> running tasks of this stack's service of `role`."""
-    services = client.services.list(filters={"label": [f"{ROLE_LABEL}={role}", f"{STACK_LABEL}={STACK}"]})
-    assert len(services) == 1, f"{role}: {[s.name for s in services]}"
     return Counter(
         str(task["NodeID"])
-        for task in services[0].tasks(filters={"desired-state": "running"})
+        for task in stack_service(client, STACK, role).tasks(filters={"desired-state": "running"})
         if task["Status"]["State"] == "running"
     )
 

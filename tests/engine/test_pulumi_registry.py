@@ -14,10 +14,8 @@ from typing import Any
 import docker
 import pytest
 
-from components.names import ROLE_LABEL, STACK_LABEL
-
 from . import harness, registry
-from .pulumi_cli import Project, Stack, steps
+from .pulumi_cli import Project, Stack, disposable_stack, stack_service, steps
 from .test_pulumi_real import stack_config
 
 STACK = f"rg{harness.SESSION_ID}"
@@ -25,19 +23,12 @@ STACK = f"rg{harness.SESSION_ID}"
 
 @pytest.fixture(scope="module")
 def registry_stack(pulumi_project: Project, engine: docker.DockerClient) -> Iterator[Stack]:
-    with harness.shared_node_lock(timeout=600):
-        stack = Stack(pulumi_project, STACK)
+    with disposable_stack(pulumi_project, STACK, engine) as stack:
         yield stack
-        stack.destroy(check=False)
-        stack.pulumi("stack", "rm", "--yes", "--force", check=False)
-        for volume in engine.volumes.list(filters={"label": f"{STACK_LABEL}={STACK}"}):
-            volume.remove(force=True)
 
 
 def wordpress_spec(engine: docker.DockerClient) -> dict[str, Any]:
-    found = engine.services.list(filters={"label": [f"{ROLE_LABEL}=wordpress", f"{STACK_LABEL}={STACK}"]})
-    assert len(found) == 1
-    return found[0].attrs["Spec"]["TaskTemplate"]
+    return stack_service(engine, STACK, "wordpress").attrs["Spec"]["TaskTemplate"]
 
 
 def test_a_tag_is_pinned_on_create_and_only_a_digest_pin_keeps_the_next_run_quiet(
