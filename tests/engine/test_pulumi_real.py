@@ -20,11 +20,11 @@ from typing import Any
 import docker
 import pytest
 
-from components.names import ROLE_LABEL, STACK_LABEL, WORDPRESS_KEYS
+from components.names import STACK_LABEL, WORDPRESS_KEYS
 from swarmops.rotate import RANDOM_PASSWORD, find_password_resource, password_from_export
 
 from . import harness
-from .pulumi_cli import VENV, Project, Stack, steps, tail
+from .pulumi_cli import VENV, Project, Stack, disposable_stack, stack_service, steps, tail
 
 STACK = f"rt{harness.SESSION_ID}"
 ROLE_OUTPUT = {"mysql": "mysqlService", "wordpress": "wordpressService", "logging": "loggingService"}
@@ -69,9 +69,7 @@ class Life:
         self.stack.write_config(self.config())
 
     def service(self, role: str) -> Any:
-        found = self.engine.services.list(filters={"label": [f"{ROLE_LABEL}={role}", f"{STACK_LABEL}={STACK}"]})
-        assert len(found) == 1, f"{role}: {[s.name for s in found]}"
-        return found[0]
+        return stack_service(self.engine, STACK, role)
 
     def page(self) -> tuple[int, str]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
@@ -125,15 +123,13 @@ class Life:
 
 @pytest.fixture(scope="module")
 def life(pulumi_project: Project, engine: docker.DockerClient, standin_images: dict[str, str]) -> Iterator[Life]:
-    with harness.shared_node_lock(timeout=600):
-        life = Life(pulumi_project, engine, standin_images)
-        try:
-            yield life
-        finally:
-            life.stack.destroy(check=False)
-            life.stack.pulumi("stack", "rm", "--yes", "--force", check=False)
-            for volume in engine.volumes.list(filters={"label": f"{STACK_LABEL}={STACK}"}):
-                volume.remove(force=True)
+    with disposable_stack(pulumi_project, STACK, engine):
+        # A volume of that name made earlier (by hand, or by an older stack), with other labels: the
+        # stack adopts it by name, and its labels must not make every later run replace it.
+        engine.volumes.create(
+            name=f"wordpress-swarm-{STACK}-wordpress-content", driver="local", labels={STACK_LABEL: STACK}
+        )
+        yield Life(pulumi_project, engine, standin_images)
 
 
 def test_preview_passes_the_policy_pack(life: Life) -> None:
