@@ -81,8 +81,8 @@ class LoggingDaemon(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: LoggingDaemonArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{PROJECT}:logging:LoggingDaemon", name, None, opts)
+        # Not exclusive: a second daemon beside the old one for a moment loses no lines.
         self.service = docker.Service(
-            # Not exclusive: a second daemon beside the old one for a moment loses no lines.
             f"{name}-logspout",
             args=logging_service_args(args),
             opts=service_options(self, exclusive=False),

@@ -114,7 +114,7 @@ def mysql_service_args(
                     "MYSQL_USER": settings.user,
                     "MYSQL_DATABASE": settings.database,
                     # Without it the image creates root@'%' too: root could be tried from every
-                    # task on the overlay. Applies on a fresh data directory only (README, "MySQL root").
+                    # task on the overlay. Applies on a fresh data directory only (README, "What the images are told").
                     "MYSQL_ROOT_HOST": "localhost",
                 },
                 secrets=[root_secret.args(), user_secret.args()],
