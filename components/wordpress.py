@@ -100,7 +100,8 @@ def wordpress_service_args(
                     )
                 ],
                 healthcheck=WORDPRESS_HEALTH.args(),
-                # Apache finishes the requests in flight on SIGTERM (graceful-stop).
+                # The php:apache images stop Apache with SIGWINCH (their STOPSIGNAL): a graceful stop
+                # that finishes the requests in flight, within this.
                 stop_grace_period=stop_grace_period(10),
             ),
             networks_advanceds=[docker.ServiceTaskSpecNetworksAdvancedArgs(id=db.network_id)],
