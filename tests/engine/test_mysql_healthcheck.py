@@ -217,9 +217,6 @@ class ServiceWatch:
     def sorted_probes(self) -> list[Probe]:
         return sorted(self.probes.values(), key=lambda p: p.start)
 
-    def states_seen(self) -> list[str | None]:
-        return [s.task_state for s in self.samples]
-
 
 def event_key(event: str) -> str:
     """An entrypoint log event without its details: "init: start", "init: data directory created",
@@ -311,7 +308,12 @@ def test_skip_networking_server_fails_health_check(
         assert "unhealthy" in str(status.get("Err")), status
     assert "unhealthy" in [s.health for s in watch.samples]
     assert "healthy" not in [s.health for s in watch.samples]
-    assert "running" not in watch.states_seen(), watch.states_seen()
+    # Never running while it could serve.  After the unhealthy stop, a zero exit makes swarmkit's
+    # controller return from Start without error, so the task can pass through 'running' for an
+    # instant on its way to 'complete' (seen once in CI) -- only after the container turned unhealthy.
+    first_unhealthy = next(s.at for s in watch.samples if s.health == "unhealthy")
+    running_before = [s for s in watch.samples if s.task_state == "running" and s.at < first_unhealthy]
+    assert not running_before, (first_unhealthy, watch.samples)
     assert harness.container_health(engine, str(watch.container_id)) == "unhealthy"
     probes = watch.sorted_probes()
     assert probes, "no health-check run recorded"
