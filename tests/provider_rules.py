@@ -1,5 +1,5 @@
 # pyright: strict
-"""Input rules the real pulumi-docker 5.2.0 provider enforces, for use under mocks.
+"""Input rules the real pulumi-docker 5.1.0 provider enforces, for use under mocks.
 
 `pulumi.runtime.set_mocks` performs none of the provider's validation, so a mocked
 test run accepts inputs that `pulumi preview` would refuse.  `provider_violations`
