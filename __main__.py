@@ -5,14 +5,18 @@ import pulumi_docker as docker
 
 from components.logging_daemon import LoggingDaemon, LoggingDaemonArgs
 from components.mysql import MySqlWithSecrets, MySqlWithSecretsArgs
-from components.node_labels import node_env_labels
-from components.settings import read_settings
+from components.node_labels import NodeEnvLabel, NodeEnvLabelArgs
+from components.specs import Limits
 from components.wordpress import WordPressSite, WordPressSiteArgs
-from swarmops.docker_host import ssh_options
-from swarmops.preflight import preflight
+from stackconfig.outputs import StackOutputs
+from stackconfig.settings import read_settings
+from swarmlib.client import ssh_options
+from swarmlib.preflight import preflight
 
 settings = read_settings()
 preflight(settings)
+db, wp, log, nodes = settings.mysql, settings.wordpress, settings.logging, settings.node_labels
+where = [settings.placement_constraint]
 
 swarm = docker.Provider(
     "swarm",
@@ -20,33 +24,70 @@ swarm = docker.Provider(
     # The provider's own ssh gets only -T and a connect timeout: ours make it give up, not hang.
     ssh_opts=ssh_options(settings.docker_ssh_opts) if settings.docker_host.startswith("ssh://") else None,
 )
-on_swarm = pulumi.ResourceOptions(providers=[swarm], depends_on=node_env_labels(settings))
+# Every service waits for the labels the stack puts on the nodes it lists (none: labelled by hand).
+labels: list[pulumi.Resource] = []
+if nodes.nodes:
+    labels.append(
+        NodeEnvLabel(
+            "node-env-label",
+            NodeEnvLabelArgs(
+                docker_host=settings.docker_host,
+                nodes=nodes.nodes,
+                value=settings.env_label,
+                take_over=nodes.take_over,
+                ssh_opts=settings.docker_ssh_opts,
+            ),
+        )
+    )
+on_swarm = pulumi.ResourceOptions(providers=[swarm], depends_on=labels)
 
-logging = LoggingDaemon(
+logging_daemon = LoggingDaemon(
     "logging",
-    LoggingDaemonArgs(placement_constraint=settings.placement_constraint, settings=settings.logging),
+    LoggingDaemonArgs(
+        image=log.image, placement_constraints=where, route=log.route, limits=Limits(log.cpus, log.memory_mb)
+    ),
     on_swarm,
 )
 mysql = MySqlWithSecrets(
     "db",
-    MySqlWithSecretsArgs(placement_constraint=settings.placement_constraint, settings=settings.mysql),
+    MySqlWithSecretsArgs(
+        image=db.image,
+        placement_constraints=where,
+        database=db.database,
+        user=db.user,
+        data_node=db.data_node,
+        root_password_generation=db.root_password_generation,
+        user_password_generation=db.user_password_generation,
+        encrypt_network=db.encrypt_network,
+        limits=Limits(db.cpus, db.memory_mb),
+    ),
     on_swarm,
 )
 wordpress = WordPressSite(
     "site",
     WordPressSiteArgs(
-        placement_constraint=settings.placement_constraint,
-        settings=settings.wordpress,
+        image=wp.image,
+        placement_constraints=where,
         database=mysql.connection,
+        replicas=wp.replicas,
+        port=wp.port,
+        publish_mode=wp.publish_mode,
+        public_host=wp.public_host,
+        keys_generation=wp.keys_generation,
+        limits=Limits(wp.cpus, wp.memory_mb),
     ),
     on_swarm,
 )
 
-pulumi.export("envLabel", settings.env_label)
-pulumi.export("url", wordpress.url)
-pulumi.export("publishMode", settings.wordpress.publish_mode)
-pulumi.export("wordpressService", wordpress.service_name)
-pulumi.export("mysqlService", mysql.service_name)
-pulumi.export("loggingService", logging.service_name)
-pulumi.export("mysqlSecrets", mysql.secret_names)
-pulumi.export("wordpressSecrets", wordpress.secret_names)
+outputs = StackOutputs(
+    env_label=settings.env_label,
+    url=wordpress.url,
+    publish_mode=wp.publish_mode,
+    wordpress_service=wordpress.service_name,
+    mysql_service=mysql.service_name,
+    logging_service=logging_daemon.service_name,
+    mysql_secrets=mysql.secret_names,
+    wordpress_secrets=wordpress.secret_names,
+)
+for name, value in outputs.as_exports().items():
+    pulumi.export(name, value)

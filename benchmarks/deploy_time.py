@@ -34,7 +34,7 @@ from docker.errors import APIError, NotFound
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from components.names import STACK_LABEL  # noqa: E402
+from stackconfig.names import STACK_LABEL  # noqa: E402
 from tests.engine import harness, standins  # noqa: E402
 from tests.engine.pulumi_cli import VENV, Project, Stack, toolchain_env  # noqa: E402
 from tests.engine.test_pulumi_real import stack_config  # noqa: E402

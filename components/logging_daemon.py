@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_docker as docker
 
-from components.settings import PROJECT, LoggingSettings
-from components.swarm import (
+from components import PACKAGE
+from components.specs import (
     HealthCheck,
+    Limits,
     placement,
-    resources,
     restart_policy,
     service_labels,
     service_options,
     stop_grace_period,
+    task_resources,
 )
 
 DOCKER_SOCKET = "/var/run/docker.sock"
@@ -35,21 +37,22 @@ LOGSPOUT_HEALTH = HealthCheck(
 
 @dataclass(frozen=True)
 class LoggingDaemonArgs:
-    placement_constraint: str
-    settings: LoggingSettings
+    image: pulumi.Input[str]
+    placement_constraints: Sequence[str]  # the nodes it runs on: one task on each
+    route: str | None  # logspout route URI; None: it only serves its HTTP stream
+    limits: Limits
 
 
 def logging_service_args(args: LoggingDaemonArgs) -> docker.ServiceArgs:
     """One task on each node matching the constraint, none elsewhere; the socket bound read-only."""
-    settings = args.settings
     return docker.ServiceArgs(
         mode=docker.ServiceModeArgs(global_=True),
         labels=service_labels("logging"),
         task_spec=docker.ServiceTaskSpecArgs(
             container_spec=docker.ServiceTaskSpecContainerSpecArgs(
-                image=settings.image,
+                image=args.image,
                 # logspout takes its routes as arguments; with none it only serves its HTTP stream.
-                args=[settings.route] if settings.route else None,
+                args=[args.route] if args.route else None,
                 # Its HTTP API (/logs streams every container's logs, POST /routes ships them
                 # anywhere) has no authentication: only the loopback, where the health check probes.
                 env={"HTTP_BIND_ADDRESS": "127.0.0.1"},
@@ -66,8 +69,8 @@ def logging_service_args(args: LoggingDaemonArgs) -> docker.ServiceArgs:
                 # Time to ship the lines it has read before it stops.
                 stop_grace_period=stop_grace_period(10),
             ),
-            placement=placement([args.placement_constraint]),
-            resources=resources(settings.limits),
+            placement=placement(args.placement_constraints),
+            resources=task_resources(args.limits),
             restart_policy=restart_policy(),
         ),
         update_config=docker.ServiceUpdateConfigArgs(
@@ -77,15 +80,15 @@ def logging_service_args(args: LoggingDaemonArgs) -> docker.ServiceArgs:
 
 
 class LoggingDaemon(pulumi.ComponentResource):
-    service: docker.Service
+    """logspout as a global service: one task on each node the constraints select."""
+
+    service_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: LoggingDaemonArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(f"{PROJECT}:logging:LoggingDaemon", name, None, opts)
+        super().__init__(f"{PACKAGE}:logging:LoggingDaemon", name, None, opts)
         # Not exclusive: a second daemon beside the old one for a moment loses no lines.
-        self.service = docker.Service(
-            f"{name}-logspout",
-            args=logging_service_args(args),
-            opts=service_options(self, exclusive=False),
+        service = docker.Service(
+            f"{name}-logspout", args=logging_service_args(args), opts=service_options(self, exclusive=False)
         )
-        self.service_name: pulumi.Output[str] = self.service.name
+        self.service_name = service.name
         self.register_outputs({"service_name": self.service_name})

@@ -1,35 +1,36 @@
-"""MySqlWithSecrets: generated passwords as swarm secrets, MySQL on a private encrypted overlay."""
+"""MySqlWithSecrets: generated passwords as swarm secrets, MySQL on a private (encrypted) overlay."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_docker as docker
 
-from components.names import ENCRYPTED_LABEL, MYSQL_ROOT_PASSWORD_FILE, MYSQL_USER_PASSWORD_FILE, ROLE_LABEL
-from components.settings import PROJECT, MySqlSettings
-from components.swarm import (
+from components import PACKAGE
+from components.specs import (
+    ROOT,
     HealthCheck,
+    Limits,
     SecretMount,
     converge,
     data_volume,
     generated_secret,
     placement,
-    resources,
     restart_policy,
     service_labels,
     service_options,
     stop_grace_period,
+    task_resources,
 )
+from stackconfig.names import ENCRYPTED_LABEL, MYSQL_ROOT_PASSWORD_FILE, MYSQL_USER_PASSWORD_FILE, ROLE_LABEL
 
 # The name WordPress dials. It is a network alias of MySQL's task, so it exists as soon as the
 # network does and WordPress need not wait for MySQL's auto-named service to learn it.
 MYSQL_ALIAS = "mysql"
 MYSQL_PORT = 3306
 DATA_DIR = "/var/lib/mysql"
-ROOT_PASSWORD_FILE = MYSQL_ROOT_PASSWORD_FILE
-USER_PASSWORD_FILE = MYSQL_USER_PASSWORD_FILE
 
 # The image's first start runs a temporary server with --skip-networking to initialise the data
 # directory; probing 127.0.0.1 over TCP fails until the real server listens. `mysqladmin ping`
@@ -63,8 +64,17 @@ class DatabaseConnection:
 
 @dataclass(frozen=True)
 class MySqlWithSecretsArgs:
-    placement_constraint: str
-    settings: MySqlSettings
+    image: pulumi.Input[str]
+    placement_constraints: Sequence[str]  # where the stack's services may run
+    database: str
+    user: str
+    data_node: str | None  # hostname of the node holding the data volume; MySQL is pinned there
+    # Bumping a generation regenerates that password on purpose (docs/operations.md, "Rotation").
+    root_password_generation: int
+    user_password_generation: int
+    # IPsec on the private overlay; off only where the nodes' network drops ESP between hosts.
+    encrypt_network: bool
+    limits: Limits
 
 
 def mysql_network_args(encrypted: bool) -> docker.NetworkArgs:
@@ -88,10 +98,10 @@ def mysql_network_args(encrypted: bool) -> docker.NetworkArgs:
 NETWORK_OPTIONS = "options"
 
 
-def mysql_constraints(placement_constraint: str, settings: MySqlSettings) -> list[str]:
+def mysql_constraints(args: MySqlWithSecretsArgs) -> list[str]:
     # A local volume lives on one node: pin a rescheduled task to the node holding the data.
-    pinned = [f"node.hostname=={settings.data_node}"] if settings.data_node else []
-    return [placement_constraint, *pinned]
+    pinned = [f"node.hostname=={args.data_node}"] if args.data_node else []
+    return [*args.placement_constraints, *pinned]
 
 
 def mysql_service_args(
@@ -101,20 +111,19 @@ def mysql_service_args(
     root_secret: SecretMount,
     user_secret: SecretMount,
 ) -> docker.ServiceArgs:
-    settings = args.settings
     return docker.ServiceArgs(
         mode=docker.ServiceModeArgs(replicated=docker.ServiceModeReplicatedArgs(replicas=1)),
         labels=service_labels("mysql"),
         task_spec=docker.ServiceTaskSpecArgs(
             container_spec=docker.ServiceTaskSpecContainerSpecArgs(
-                image=settings.image,
+                image=args.image,
                 env={
                     "MYSQL_ROOT_PASSWORD_FILE": root_secret.path,
                     "MYSQL_PASSWORD_FILE": user_secret.path,
-                    "MYSQL_USER": settings.user,
-                    "MYSQL_DATABASE": settings.database,
-                    # Without it the image creates root@'%' too: root could be tried from every
-                    # task on the overlay. Applies on a fresh data directory only (README, "What the images are told").
+                    "MYSQL_USER": args.user,
+                    "MYSQL_DATABASE": args.database,
+                    # Without it the image creates root@'%' too: root could be tried from every task
+                    # on the overlay. Applies on a fresh data directory only (docs/operations.md).
                     "MYSQL_ROOT_HOST": "localhost",
                 },
                 secrets=[root_secret.args(), user_secret.args()],
@@ -126,8 +135,8 @@ def mysql_service_args(
                 healthcheck=MYSQL_HEALTH.args(),
             ),
             networks_advanceds=[docker.ServiceTaskSpecNetworksAdvancedArgs(id=network_id, aliases=[MYSQL_ALIAS])],
-            placement=placement(mysql_constraints(args.placement_constraint, settings)),
-            resources=resources(settings.limits),
+            placement=placement(mysql_constraints(args)),
+            resources=task_resources(args.limits),
             restart_policy=restart_policy(),
         ),
         # dnsrr: the alias resolves straight to the one task, no virtual IP, and nothing published.
@@ -141,60 +150,62 @@ def mysql_service_args(
 
 
 class MySqlWithSecrets(pulumi.ComponentResource):
-    """Outputs what a client needs: host, port, database, user, and the user-password secret."""
+    """Generated passwords as swarm secrets, and MySQL on a private overlay; `connection` is what a
+    client needs."""
 
-    network: docker.Network
-    user_password_secret: docker.Secret
-    service: docker.Service
+    connection: DatabaseConnection
+    network_id: pulumi.Output[str]
+    service_name: pulumi.Output[str]
+    secret_names: pulumi.Output[list[str]]  # root's, then the application user's
 
     def __init__(self, name: str, args: MySqlWithSecretsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(f"{PROJECT}:mysql:MySqlWithSecrets", name, None, opts)
-        settings = args.settings
-
+        super().__init__(f"{PACKAGE}:mysql:MySqlWithSecrets", name, None, opts)
         # No fixed names: secrets are immutable and can't be removed while in use, so a new
         # password must roll in as a new auto-named secret before the old one is deleted.
-        root = generated_secret(f"{name}-root-password", settings.root_password_generation, self)
-        user = generated_secret(f"{name}-user-password", settings.user_password_generation, self)
-        self.user_password_secret = user.secret
-        self.network = docker.Network(
+        root = generated_secret(f"{name}-root-password", args.root_password_generation, self)
+        user = generated_secret(f"{name}-user-password", args.user_password_generation, self)
+        network = docker.Network(
             f"{name}-net",
-            args=mysql_network_args(settings.encrypt_network),
+            args=mysql_network_args(args.encrypt_network),
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=[NETWORK_OPTIONS]),
         )
         # Kept on `pulumi destroy`: the database outlives the stack unless removed by hand.
         volume = data_volume(f"{name}-data", "mysql-data", parent=self)
-        self.service = docker.Service(
+        service = docker.Service(
             f"{name}-mysql",
             args=mysql_service_args(
                 args,
-                network_id=self.network.id,
+                network_id=network.id,
                 volume_name=volume.name,
-                root_secret=root.mount(ROOT_PASSWORD_FILE),
-                user_secret=user.mount(USER_PASSWORD_FILE),
+                # The entrypoint reads both as root, before it re-executes itself as mysql.
+                root_secret=root.mount(MYSQL_ROOT_PASSWORD_FILE, ROOT),
+                user_secret=user.mount(MYSQL_USER_PASSWORD_FILE, ROOT),
             ),
             opts=service_options(self, exclusive=True),
         )
 
+        self.network_id = network.id
+        self.service_name = service.name
+        self.secret_names = pulumi.Output.all(root.secret.name, user.secret.name)
         self.connection = DatabaseConnection(
             host=MYSQL_ALIAS,
             port=MYSQL_PORT,
-            database=settings.database,
-            user=settings.user,
-            network_id=self.network.id,
-            password_secret_id=self.user_password_secret.id,
-            password_secret_name=self.user_password_secret.name,
-        )
-        self.service_name: pulumi.Output[str] = self.service.name
-        self.secret_names: pulumi.Output[list[str]] = pulumi.Output.all(
-            root.secret.name, self.user_password_secret.name
+            database=args.database,
+            user=args.user,
+            network_id=network.id,
+            password_secret_id=user.secret.id,
+            password_secret_name=user.secret.name,
         )
         self.register_outputs(
             {
                 "host": MYSQL_ALIAS,
                 "port": MYSQL_PORT,
-                "database": settings.database,
-                "user": settings.user,
-                "user_password_secret_name": self.user_password_secret.name,
+                "database": args.database,
+                "user": args.user,
+                "network_id": self.network_id,
+                "password_secret_id": self.connection.password_secret_id,
+                "password_secret_name": self.connection.password_secret_name,
                 "service_name": self.service_name,
+                "secret_names": self.secret_names,
             }
         )

@@ -2,32 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import pulumi
 import pulumi_docker as docker
 
+from components import PACKAGE
 from components.mysql import DatabaseConnection
-from components.names import WORDPRESS_DB_PASSWORD_FILE, WORDPRESS_KEYS, wordpress_key_file
-from components.settings import PROJECT, WordPressSettings
-from components.swarm import (
+from components.specs import (
+    WWW_DATA,
     HealthCheck,
+    Limits,
     SecretMount,
     converge,
     data_volume,
     generated_secret,
     placement,
-    resources,
     restart_policy,
     service_labels,
     service_options,
     stop_grace_period,
+    task_resources,
 )
+from stackconfig.names import WORDPRESS_DB_PASSWORD_FILE, WORDPRESS_KEYS, wordpress_key_file
 
 HTTP_PORT = 80
 CONTENT_DIR = "/var/www/html/wp-content"
-DB_PASSWORD_FILE = WORDPRESS_DB_PASSWORD_FILE
 
 # A page that needs the database: "Error establishing a database connection" is HTTP 500, so a
 # task that can't reach MySQL turns unhealthy and is restarted until MySQL's first start is over.
@@ -59,14 +61,21 @@ WORDPRESS_CONFIG_EXTRA = "define('WP_AUTO_UPDATE_CORE', false);"
 
 @dataclass(frozen=True)
 class WordPressSiteArgs:
-    placement_constraint: str
-    settings: WordPressSettings
+    image: pulumi.Input[str]
+    placement_constraints: Sequence[str]  # where the stack's services may run
     database: DatabaseConnection
+    replicas: int
+    port: int  # published
+    publish_mode: Literal["ingress", "host"]
+    public_host: str  # host name in the site's URL
+    # Bumping it regenerates the keys and salts on purpose: every session ends.
+    keys_generation: int
+    limits: Limits
 
 
-def update_order(settings: WordPressSettings) -> str:
+def update_order(args: WordPressSiteArgs) -> str:
     # A host-mode port is bound by the old task until it stops: start-first would collide on it.
-    return "stop-first" if settings.publish_mode == "host" else "start-first"
+    return "stop-first" if args.publish_mode == "host" else "start-first"
 
 
 def wordpress_service_args(
@@ -75,14 +84,15 @@ def wordpress_service_args(
     """`keys`: WORDPRESS_KEYS -> their mounted secrets. Without them the image writes random keys
     into each new container's wp-config.php: every task replacement would log everyone out, and
     replicas would reject each other's cookies and nonces."""
-    settings, db = args.settings, args.database
-    password = SecretMount(db.password_secret_id, db.password_secret_name, DB_PASSWORD_FILE)
+    db = args.database
+    # Read by PHP, as www-data, on every request.
+    password = SecretMount(db.password_secret_id, db.password_secret_name, WORDPRESS_DB_PASSWORD_FILE, WWW_DATA)
     return docker.ServiceArgs(
-        mode=docker.ServiceModeArgs(replicated=docker.ServiceModeReplicatedArgs(replicas=settings.replicas)),
+        mode=docker.ServiceModeArgs(replicated=docker.ServiceModeReplicatedArgs(replicas=args.replicas)),
         labels=service_labels("wordpress"),
         task_spec=docker.ServiceTaskSpecArgs(
             container_spec=docker.ServiceTaskSpecContainerSpecArgs(
-                image=settings.image,
+                image=args.image,
                 env={
                     "WORDPRESS_DB_HOST": f"{db.host}:{db.port}",
                     "WORDPRESS_DB_USER": db.user,
@@ -107,9 +117,9 @@ def wordpress_service_args(
             networks_advanceds=[docker.ServiceTaskSpecNetworksAdvancedArgs(id=db.network_id)],
             # A host-mode port can be bound once per node.
             placement=placement(
-                [args.placement_constraint], max_replicas_per_node=1 if settings.publish_mode == "host" else None
+                args.placement_constraints, max_replicas_per_node=1 if args.publish_mode == "host" else None
             ),
-            resources=resources(settings.limits),
+            resources=task_resources(args.limits),
             restart_policy=restart_policy(),
         ),
         endpoint_spec=docker.ServiceEndpointSpecArgs(
@@ -117,8 +127,8 @@ def wordpress_service_args(
             ports=[
                 docker.ServiceEndpointSpecPortArgs(
                     target_port=HTTP_PORT,
-                    published_port=settings.port,
-                    publish_mode=settings.publish_mode,
+                    published_port=args.port,
+                    publish_mode=args.publish_mode,
                     protocol="tcp",
                 )
             ],
@@ -126,47 +136,50 @@ def wordpress_service_args(
         update_config=docker.ServiceUpdateConfigArgs(
             parallelism=1,
             delay="10s",
-            order=update_order(settings),
+            order=update_order(args),
             failure_action="rollback",
             monitor="30s",
             max_failure_ratio="0",
         ),
         rollback_config=docker.ServiceRollbackConfigArgs(
-            parallelism=1, delay="0s", order=update_order(settings), failure_action="pause", monitor="30s"
+            parallelism=1, delay="0s", order=update_order(args), failure_action="pause", monitor="30s"
         ),
         converge_config=converge("10m"),
     )
 
 
-def site_url(settings: WordPressSettings) -> str:
-    return f"http://{settings.public_host}:{settings.port}/"
+def site_url(args: WordPressSiteArgs) -> str:
+    return f"http://{args.public_host}:{args.port}/"
 
 
 class WordPressSite(pulumi.ComponentResource):
-    service: docker.Service
+    """WordPress on MySqlWithSecrets' network with its password secret, published on `port`."""
+
+    url: pulumi.Output[str]
+    service_name: pulumi.Output[str]
+    secret_names: pulumi.Output[list[str]]  # the database password's first, then the keys'
 
     def __init__(self, name: str, args: WordPressSiteArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(f"{PROJECT}:wordpress:WordPressSite", name, None, opts)
+        super().__init__(f"{PACKAGE}:wordpress:WordPressSite", name, None, opts)
         # Kept on `pulumi destroy`, like the database: uploads, themes and plugins live here.
         content = data_volume(f"{name}-content", "wordpress-content", parent=self)
         # Generated once, shared by every replica, kept across updates: sessions survive.
         keys = {
-            key: generated_secret(f"{name}-{wordpress_key_file(key)}", args.settings.keys_generation, self, length=64)
+            key: generated_secret(f"{name}-{wordpress_key_file(key)}", args.keys_generation, self, length=64)
             for key in WORDPRESS_KEYS
         }
-        self.service = docker.Service(
+        service = docker.Service(
             f"{name}-wordpress",
             args=wordpress_service_args(
                 args,
                 content_volume_name=content.name,
-                keys={key: generated.mount(wordpress_key_file(key)) for key, generated in keys.items()},
+                keys={key: generated.mount(wordpress_key_file(key), WWW_DATA) for key, generated in keys.items()},
             ),
             opts=service_options(self, exclusive=True),
         )
-        self.url: str = site_url(args.settings)
-        self.service_name: pulumi.Output[str] = self.service.name
-        # The database password's first, then the keys'.
-        self.secret_names: pulumi.Output[list[str]] = pulumi.Output.all(
+        self.url = pulumi.Output.from_input(site_url(args))
+        self.service_name = service.name
+        self.secret_names = pulumi.Output.all(
             args.database.password_secret_name, *(generated.secret.name for generated in keys.values())
         )
         self.register_outputs({"url": self.url, "service_name": self.service_name, "secret_names": self.secret_names})

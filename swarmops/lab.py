@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Mapping
 
 import docker
 from docker.errors import DockerException
-from docker.models.nodes import Node
 
-from components.names import ENV_LABEL_KEY
-from components.node_labels import change_node_labels
+from stackconfig.names import ENV_LABEL_KEY
+from swarmlib.claims import Claim, NodeLabelError, apply_labels
 
 
 class LabError(RuntimeError):
@@ -36,30 +34,22 @@ def prepare_lab(client: docker.DockerClient, label: str, advertise_addr: str = "
     if not info["Swarm"].get("ControlAvailable"):
         raise LabError("this engine is a swarm worker; run against a manager (set wordpress-swarm:dockerHost)")
 
-    labelled = [n for n in client.nodes.list() if _labels(n).get(ENV_LABEL_KEY) == label]
+    labelled = [n for n in client.nodes.list() if (n.attrs["Spec"].get("Labels") or {}).get(ENV_LABEL_KEY) == label]
     if labelled:
         actions.append(f"node {labelled[0].attrs['Description']['Hostname']} already carries env={label}")
         return actions
     own_id = str(info["Swarm"]["NodeID"])
-    hostname = client.nodes.get(own_id).attrs["Description"]["Hostname"]
-
-    def label_unless_taken(current: Mapping[str, str]) -> dict[str, str | None]:
-        # Decided on the labels the update replaces, so a concurrent writer can't be overwritten.
-        held = current.get(ENV_LABEL_KEY)
-        if held not in (None, label):
-            raise LabError(
-                f"node {hostname} carries env={held}, not env={label}; label a node for this environment: "
-                f"docker node update --label-add {ENV_LABEL_KEY}={label} <node>"
-            )
-        return {ENV_LABEL_KEY: label}
-
-    change_node_labels(client, own_id, label_unless_taken)
-    actions.append(f"labelled node {hostname} env={label}")
+    # The lab writes no ownership marker: the node is the operator's, labelled as by hand.
+    claim = Claim(
+        value=label,
+        fix=f"label a node for this environment: docker node update --label-add {ENV_LABEL_KEY}={label} <node>",
+    )
+    try:
+        (node,) = apply_labels(client, [own_id], claim).values()
+    except NodeLabelError as error:
+        raise LabError("; ".join(error.problems)) from error
+    actions.append(f"labelled node {node.hostname} env={label}")
     return actions
-
-
-def _labels(node: Node) -> dict[str, str]:
-    return dict(node.attrs["Spec"].get("Labels") or {})
 
 
 def main(argv: list[str] | None = None) -> int:

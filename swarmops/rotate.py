@@ -19,7 +19,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from components.names import MYSQL_ROOT_PASSWORD_FILE, SECRETS_DIR
+from stackconfig.names import MYSQL_ROOT_PASSWORD_FILE, SECRETS_DIR
 
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 ROOT_PASSWORD_FILE = f"{SECRETS_DIR}/{MYSQL_ROOT_PASSWORD_FILE}"

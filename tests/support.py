@@ -9,17 +9,22 @@ from __future__ import annotations
 import json
 import runpy
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pulumi
+import pytest
 import yaml
-from pulumi.runtime import mocks, rpc
 from pulumi.runtime.settings import get_root_resource
 
-from components.settings import PROJECT, StackSettings
-from swarmops.preflight import FactSource, NodeFacts, SwarmFacts, facts_from
+from stackconfig.settings import NAMESPACE, StackSettings, parse_settings
+from swarmlib import preflight
+from swarmlib.facts import NodeFacts, SwarmFacts
+from swarmlib.preflight import Context, Finding
+from tests.sdk_mocks import RecordingMonitor, is_secret, unwrap
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "prod")
@@ -27,7 +32,6 @@ STACKS = ("dev", "prod")
 # What the mocked RandomPassword returns. Its standard base64 contains '+' and '/', which the
 # url-safe alphabet writes as '-' and '_': a wrong encoder shows up in the Secret's data.
 FAKE_PASSWORD = "p?>~>?>~x"
-SECRET_SIG = rpc._special_sig_key  # pyright: ignore[reportPrivateUsage]
 
 
 def project_file() -> dict[str, Any]:
@@ -35,20 +39,36 @@ def project_file() -> dict[str, Any]:
 
 
 def stack_config(stack: str) -> dict[str, Any]:
-    """Decoded config values of a stack, keys without the project prefix, defaults applied."""
-    declared: dict[str, Any] = project_file().get("config") or {}
-    values = {key: spec["default"] for key, spec in declared.items() if "default" in spec}
+    """Decoded config values of a stack file, keys without the namespace (the program applies the
+    defaults: Pulumi.yaml declares none)."""
     stack_file = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
+    values: dict[str, Any] = {}
     for key, value in (stack_file.get("config") or {}).items():
         namespace, _, name = key.partition(":")
-        assert namespace == PROJECT, f"stack file key {key} outside the project namespace"
+        assert namespace == NAMESPACE, f"stack file key {key} outside the project namespace"
         values[name] = value
     return values
 
 
+def settings_of(stack: str, top: Mapping[str, Any] | None = None, **groups: dict[str, Any]) -> StackSettings:
+    """A real stack file's settings with some top-level keys replaced and some structured groups'
+    members overridden."""
+    config = stack_config(stack) | dict(top or {})
+    for group, members in groups.items():
+        config[group] = {**(config.get(group) or {}), **members}
+    return parse_settings(config)
+
+
+def of_stack(stack: str) -> Context:
+    """Preflight asked by `stack` of this project."""
+    return Context(NAMESPACE, stack)
+
+
 def as_cli_config(values: Mapping[str, Any]) -> dict[str, str]:
     """The CLI hands the program strings: plain for strings, JSON for everything else."""
-    return {f"{PROJECT}:{key}": value if isinstance(value, str) else json.dumps(value) for key, value in values.items()}
+    return {
+        f"{NAMESPACE}:{key}": value if isinstance(value, str) else json.dumps(value) for key, value in values.items()
+    }
 
 
 @dataclass
@@ -72,6 +92,8 @@ class Deployment:
     resources: list[Declared] = field(default_factory=lambda: [])
     outputs: dict[str, Any] = field(default_factory=lambda: {})
     secret_outputs: set[str] = field(default_factory=lambda: set())
+    # urn -> what a component (or the stack) registered as its outputs, secrets unwrapped
+    registered_outputs: dict[str, dict[str, Any]] = field(default_factory=lambda: {})
 
     def of_type(self, type_token: str) -> list[Declared]:
         return [r for r in self.resources if r.type == type_token]
@@ -112,54 +134,36 @@ class FakeProviders(pulumi.runtime.Mocks):
         return {}, None
 
 
-class RecordingMonitor(mocks.MockMonitor):
-    """The stock mock monitor, plus what it drops: dependencies, parents, providers, secrecy."""
-
-    def __init__(self, deployment: Deployment) -> None:
-        super().__init__(FakeProviders())
-        self.deployment = deployment
-
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
-        response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            raw = rpc.deserialize_properties(request.object, keep_unknowns=True)
-            secret_paths = {key for key, value in raw.items() if _is_secret(value)}
-            self.deployment.resources.append(
-                Declared(
-                    type=request.type,
-                    name=request.name,
-                    urn=response.urn,
-                    inputs=_unwrap(raw),
-                    secret_paths=secret_paths,
-                    parent=request.parent,
-                    dependencies=list(request.dependencies),
-                    provider=request.provider,
-                    custom=request.custom,
-                    retain_on_delete=bool(request.retainOnDelete),
-                )
+def recorder(deployment: Deployment) -> Callable[[Any, str, dict[str, Any]], None]:
+    def record(request: Any, urn: str, raw: dict[str, Any]) -> None:
+        deployment.resources.append(
+            Declared(
+                type=request.type,
+                name=request.name,
+                urn=urn,
+                inputs=unwrap(raw),
+                secret_paths={key for key, value in raw.items() if is_secret(value)},
+                parent=request.parent,
+                dependencies=list(request.dependencies),
+                provider=request.provider,
+                custom=request.custom,
+                retain_on_delete=bool(request.retainOnDelete),
             )
-        return response
+        )
 
-
-def _is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(SECRET_SIG) == rpc._special_secret_sig  # pyright: ignore[reportPrivateUsage]
-
-
-def _unwrap(value: Any) -> Any:
-    if _is_secret(value):
-        return _unwrap(value["value"])
-    if isinstance(value, dict):
-        return {k: _unwrap(v) for k, v in value.items()}  # pyright: ignore[reportUnknownVariableType]
-    if isinstance(value, list):
-        return [_unwrap(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
-    return value
+    return record
 
 
 def ready_swarm(settings: StackSettings) -> SwarmFacts:
     """A swarm that passes preflight: a manager plus every node the settings name, all labelled for them."""
     names = {"manager-1", *settings.node_labels.nodes, *filter(None, [settings.mysql.data_node])}
-    nodes = tuple(NodeFacts(f"id-{n}", n, "ready", "active", {"env": settings.env_label}) for n in sorted(names))
-    return SwarmFacts(docker_host=settings.docker_host, swarm_state="active", is_manager=True, nodes=nodes)
+    nodes = tuple(NodeFacts(f"id-{n}", n, labels={"env": settings.env_label}) for n in sorted(names))
+    return SwarmFacts(docker_host=settings.docker_host, nodes=nodes)
+
+
+def swarm_reads(source: Callable[[StackSettings], SwarmFacts]) -> AbstractContextManager[Any]:
+    """Preflight reads its facts from `source` instead of a Docker host."""
+    return mock.patch.object(preflight, "read_swarm", lambda settings, *_args: source(settings))  # pyright: ignore[reportUnknownLambdaType]
 
 
 def deploy(
@@ -167,15 +171,23 @@ def deploy(
     config: Mapping[str, Any],
     stack: str = "dev",
     into: Deployment | None = None,
-    swarm: FactSource = ready_swarm,
+    swarm: Callable[[StackSettings], SwarmFacts] | None = ready_swarm,
 ) -> Deployment:
     """Runs `program` under mocks with `config` (decoded values) and returns what it declared
     (also recorded in `into`, which stays readable when the program raises). Preflight sees
-    `swarm` instead of a Docker host."""
+    `swarm` instead of a Docker host (None: the real read_swarm)."""
     deployment = into if into is not None else Deployment()
     pulumi.runtime.set_all_config(as_cli_config(config))
     pulumi.runtime.set_mocks(
-        FakeProviders(), project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(deployment)
+        FakeProviders(),
+        project=NAMESPACE,
+        stack=stack,
+        preview=False,
+        monitor=RecordingMonitor(
+            FakeProviders(),
+            recorder(deployment),
+            lambda urn, outputs: deployment.registered_outputs.__setitem__(urn, unwrap(outputs)),
+        ),
     )
 
     @pulumi.runtime.test
@@ -195,7 +207,7 @@ def deploy(
 
         return pulumi.Output.all(*outputs.values(), secrecy()).apply(collect)
 
-    with facts_from(swarm):
+    with swarm_reads(swarm) if swarm else nullcontext():
         run()
     return deployment
 
@@ -219,3 +231,28 @@ def walk(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
             yield from walk(item, f"{path}[{index}]")
     else:
         yield path, value
+
+
+# --------------------------------------------------------------------------- preflight as the program runs it
+
+
+def checks(findings: list[Finding]) -> list[str]:
+    return [f.check for f in findings]
+
+
+@dataclass
+class ProgramLog:
+    warnings: list[str] = field(default_factory=lambda: [])
+    infos: list[str] = field(default_factory=lambda: [])
+
+
+def run_as(monkeypatch: pytest.MonkeyPatch, stack: str, *, preview: bool) -> ProgramLog:
+    """Makes preflight() run as `stack`'s program of this project in a preview or an update, as the
+    Pulumi runtime would tell it, and returns what it logs."""
+    logged = ProgramLog()
+    monkeypatch.setattr(pulumi, "get_project", lambda: NAMESPACE)
+    monkeypatch.setattr(pulumi, "get_stack", lambda: stack)
+    monkeypatch.setattr(pulumi.runtime, "is_dry_run", lambda: preview)
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *_a, **_k: logged.warnings.append(message))
+    monkeypatch.setattr(pulumi.log, "info", lambda message, *_a, **_k: logged.infos.append(message))
+    return logged

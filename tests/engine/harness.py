@@ -45,7 +45,7 @@ from docker.models.containers import Container
 from docker.models.images import Image
 from docker.types import EndpointSpec
 
-from components.node_labels import change_node_labels
+from swarmlib.claims import change_node_labels
 
 DOCKER_SOCKET = "unix:///var/run/docker.sock"
 #: Written by scripts/engine-up.sh when no engine could be started; holds the reason.

@@ -25,14 +25,15 @@ from typing import Any
 import docker
 import yaml
 
-from components.names import ROLE_LABEL, STACK_LABEL
-from components.settings import PROJECT
+from stackconfig.names import ROLE_LABEL, STACK_LABEL
+from stackconfig.settings import NAMESPACE
 
 from . import harness
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv"
-PROGRAM_FILES = ("__main__.py", "components", "swarmops", "requirements.txt")
+# The program and what it imports, and the operations tools the tests run from the copy.
+PROGRAM_FILES = ("__main__.py", "components", "stackconfig", "swarmlib", "swarmops", "requirements.txt")
 # One Pulumi operation; a first `up` waits for converge (health checks), so minutes, not seconds.
 OPERATION_TIMEOUT = 900
 
@@ -115,7 +116,7 @@ class Project:
     def stack(self, name: str, config: Mapping[str, Any]) -> Stack:
         stack = Stack(self, name)
         stack.write_config(config)
-        if not (self.state / ".pulumi" / "stacks" / PROJECT / f"{name}.json").exists():
+        if not (self.state / ".pulumi" / "stacks" / NAMESPACE / f"{name}.json").exists():
             stack.pulumi("stack", "init", name, with_stack=False)
         return stack
 
@@ -133,7 +134,7 @@ class Stack:
         """Sets the stack's whole config (keys without the project prefix); keeps its salt."""
         previous = yaml.safe_load(self.config_file.read_text()) if self.config_file.exists() else {}
         document: dict[str, Any] = {key: value for key, value in (previous or {}).items() if key != "config"}
-        document["config"] = {f"{PROJECT}:{key}": value for key, value in config.items()}
+        document["config"] = {f"{NAMESPACE}:{key}": value for key, value in config.items()}
         self.config_file.write_text(yaml.safe_dump(document, sort_keys=False))
 
     def pulumi(

@@ -33,8 +33,9 @@ from docker.models.secrets import Secret
 from docker.models.services import Service
 from docker.types import Healthcheck, Mount, RestartPolicy, SecretReference
 
-from components.mysql import DATA_DIR, MYSQL_HEALTH, ROOT_PASSWORD_FILE, USER_PASSWORD_FILE
-from components.swarm import PASSWORD_SPECIALS, SECRETS_DIR
+from components.mysql import DATA_DIR, MYSQL_HEALTH
+from components.specs import PASSWORD_SPECIALS
+from stackconfig.names import MYSQL_ROOT_PASSWORD_FILE, MYSQL_USER_PASSWORD_FILE, SECRETS_DIR
 
 from . import harness
 from .mariadb_image import INIT_SOCKET, MARIADB_TAG, ensure_mariadb_image
@@ -49,8 +50,8 @@ PROBE_VERBOSE: list[str] = [arg for arg in PROBE if arg != "--silent"]
 INIT_HOLD_SECONDS = 4
 APP_USER = "wordpress"
 APP_DATABASE = "wordpress"
-ROOT_PASSWORD_PATH = f"{SECRETS_DIR}/{ROOT_PASSWORD_FILE}"
-USER_PASSWORD_PATH = f"{SECRETS_DIR}/{USER_PASSWORD_FILE}"
+ROOT_PASSWORD_PATH = f"{SECRETS_DIR}/{MYSQL_ROOT_PASSWORD_FILE}"
+USER_PASSWORD_PATH = f"{SECRETS_DIR}/{MYSQL_USER_PASSWORD_FILE}"
 
 
 @pytest.fixture(scope="module")

@@ -18,13 +18,13 @@ import docker
 import pytest
 from docker.types import EndpointSpec
 
-from components.names import ENV_LABEL_KEY
-from components.node_labels import OWNER_LABEL_KEY, NodeEnvLabelProvider
-from components.settings import StackSettings, parse_settings
-from components.swarm import STACK_LABEL
-from swarmops import preflight as preflight_module
-from swarmops.preflight import Finding, PreflightError, evaluate, facts_from_docker_host, nodes_for_stack, preflight
-from tests.support import stack_config
+from stackconfig.names import ENV_LABEL_KEY, STACK_LABEL
+from stackconfig.settings import StackSettings
+from swarmlib.claims import owner_key
+from swarmlib.client import DockerHostError
+from swarmlib.label_provider import NodeEnvLabelProvider
+from swarmlib.preflight import PreflightError, evaluate, nodes_for_stack, preflight, read_swarm
+from tests.support import checks, of_stack, run_as, settings_of
 
 from . import harness
 
@@ -35,18 +35,14 @@ NOWHERE = "node.labels.wpswarm.test.nowhere==1"
 
 def settings_for(docker_host: str, env_label: str, **groups: dict[str, Any]) -> StackSettings:
     """The dev stack's settings on another Docker host and env label."""
-    config: dict[str, Any] = stack_config("dev") | {"dockerHost": docker_host, "envLabel": env_label}
-    for group, members in groups.items():
-        config[group] = {**(config.get(group) or {}), **members}
-    return parse_settings(config)
+    return settings_of("dev", {"dockerHost": docker_host, "envLabel": env_label}, **groups)
 
 
 def unique_env() -> str:
     return f"pf-{uuid.uuid4().hex[:8]}"
 
 
-def checks(findings: list[Finding]) -> list[str]:
-    return [f.check for f in findings]
+DEV, PROD, STAGING = of_stack("dev"), of_stack("prod"), of_stack("staging")
 
 
 def this_hostname(client: docker.DockerClient) -> str:
@@ -76,19 +72,20 @@ def publish(client: docker.DockerClient, image: str, res: harness.TestResources,
 # --------------------------------------------------------------------------- #
 
 
-def test_an_unlabelled_swarm_is_caught(engine: docker.DockerClient) -> None:
+def test_an_unlabelled_swarm_is_caught(engine: docker.DockerClient, monkeypatch: pytest.MonkeyPatch) -> None:
     env = unique_env()
     settings = settings_for(HOST_DOCKER_URL, env)
-    facts = facts_from_docker_host(settings)
-    assert (facts.unreachable, facts.swarm_state, facts.is_manager) == (None, "active", True)
+    facts = read_swarm(settings)
+    assert (facts.docker_host, facts.swarm_state, facts.is_manager) == (HOST_DOCKER_URL, "active", True)
     hostname = this_hostname(engine)
     assert hostname in {n.hostname for n in facts.nodes}
 
-    (finding,) = evaluate(facts, settings, "dev")
+    (finding,) = evaluate(facts, settings, DEV)
     assert finding.check == "placement"
     assert hostname in finding.problem  # offered as a node to label
+    run_as(monkeypatch, "dev", preview=False)
     with pytest.raises(PreflightError, match=re.escape(f"docker node update --label-add env={env} <node>")):
-        preflight(settings, stack="dev", dry_run=False)
+        preflight(settings)
 
 
 def test_a_port_published_by_another_service_is_caught(
@@ -101,30 +98,35 @@ def test_a_port_published_by_another_service_is_caught(
     nodes = {"names": [this_hostname(engine)], "takeOver": True}
 
     taken = settings_for(HOST_DOCKER_URL, unique_env(), wordpress={"port": theirs}, nodes=nodes)
-    (finding,) = evaluate(facts_from_docker_host(taken), taken, "dev")
+    (finding,) = evaluate(read_swarm(taken), taken, DEV)
     assert finding.check == "port"
-    assert intruder in finding.problem
-    assert "host mode" in finding.problem
+    assert finding.problem == (
+        f"port {theirs} is already published (host mode) by service {intruder}, which no stack of this project owns"
+    )
     assert "choose another wordpress-swarm:wordpress.port" in finding.fix
 
-    # The stack's own service on its port is no conflict (a re-run of `pulumi up`).
+    # The stack's own service on its port is no conflict (a re-run of `pulumi up`) ...
     own = settings_for(HOST_DOCKER_URL, unique_env(), wordpress={"port": ours}, nodes=nodes)
-    assert evaluate(facts_from_docker_host(own), own, "dev") == []
+    facts = read_swarm(own)
+    assert evaluate(facts, own, DEV) == []
     # ... but it is someone else's for another stack.
-    assert checks(evaluate(facts_from_docker_host(own), own, "prod")) == ["port"]
+    (finding,) = evaluate(facts, own, PROD)
+    assert finding.check == "port"
+    assert "of stack 'dev'" in finding.problem
 
 
 def test_an_unreachable_host_warns_in_a_preview_and_fails_an_update(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = settings_for(f"unix:///run/wpswarm-no-such-{uuid.uuid4().hex[:6]}.sock", "test")
-    facts = facts_from_docker_host(settings)
-    assert facts.unreachable
-    warnings: list[str] = []
-    monkeypatch.setattr(preflight_module.pulumi.log, "warn", lambda message, *_a, **_k: warnings.append(message))
-    preflight(settings, stack="dev", dry_run=True)
-    assert len(warnings) == 1
-    assert "cannot reach the Docker host" in warnings[0]
-    with pytest.raises(PreflightError, match="wordpress-swarm:dockerHost"):
-        preflight(settings, stack="dev", dry_run=False)
+    with pytest.raises(DockerHostError):
+        read_swarm(settings)
+    logged = run_as(monkeypatch, "dev", preview=True)
+    preflight(settings)
+    (warning,) = logged.warnings
+    assert f"cannot reach the Docker host {settings.docker_host}" in warning
+    run_as(monkeypatch, "dev", preview=False)
+    with pytest.raises(PreflightError, match="wordpress-swarm:dockerHost") as raised:
+        preflight(settings)
+    assert checks(raised.value.findings) == ["docker-host"]
 
 
 # --------------------------------------------------------------------------- #
@@ -132,7 +134,7 @@ def test_an_unreachable_host_warns_in_a_preview_and_fails_an_update(monkeypatch:
 # --------------------------------------------------------------------------- #
 
 
-def test_a_host_not_in_swarm_mode_is_caught() -> None:
+def test_a_host_not_in_swarm_mode_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     reason = harness.netns_swarm_unavailable_reason()
     if reason:
         pytest.skip(reason)
@@ -140,10 +142,11 @@ def test_a_host_not_in_swarm_mode_is_caught() -> None:
     with harness.NetnsSwarm(nodes=1) as lone:
         lone.client.swarm.leave(force=True)
         settings = settings_for(lone.manager.base_url, "test")
-        facts = facts_from_docker_host(settings)
-        assert (facts.unreachable, facts.swarm_state) == (None, "inactive")
+        facts = read_swarm(settings)
+        assert (facts.swarm_state, facts.nodes) == ("inactive", ())
+        run_as(monkeypatch, "dev", preview=True)
         with pytest.raises(PreflightError, match="docker swarm init") as raised:
-            preflight(settings, stack="dev", dry_run=True)
+            preflight(settings)
         assert checks(raised.value.findings) == ["swarm-mode"]
 
 
@@ -192,27 +195,31 @@ def test_preflight_sees_which_nodes_of_a_multi_node_swarm_match(netns_swarm: har
         netns_swarm.manager.base_url, env, nodes={"names": [n3.hostname]}, mysql={"dataNode": n3.hostname}
     )
     with env_labels(client, [n2.node_id], env):
-        facts = facts_from_docker_host(settings)
+        facts = read_swarm(settings)
         assert {n.hostname for n in facts.nodes} == {n1.hostname, n2.hostname, n3.hostname}
-        assert {n.hostname for n in nodes_for_stack(facts, settings)} == {n2.hostname, n3.hostname}
-        assert evaluate(facts, settings, "dev") == []
+        assert {n.hostname for n in nodes_for_stack(facts, settings, DEV)} == {n2.hostname, n3.hostname}
+        assert evaluate(facts, settings, DEV) == []
 
         with availability(client, n2.node_id, "pause"):
-            paused = facts_from_docker_host(settings)
-            assert {n.hostname for n in nodes_for_stack(paused, settings)} == {n3.hostname}
+            paused = read_swarm(settings)
+            (n2_paused,) = (n for n in paused.nodes if n.id == n2.node_id)
+            assert (n2_paused.accepts_new_tasks, n2_paused.keeps_tasks) == (False, True)
+            assert {n.hostname for n in nodes_for_stack(paused, settings, DEV)} == {n3.hostname}
 
         # The data node must be one the constraint lets MySQL onto.
         on_n1 = settings_for(netns_swarm.manager.base_url, env, mysql={"dataNode": n1.hostname})
-        (finding,) = evaluate(facts_from_docker_host(on_n1), on_n1, "dev")
+        (finding,) = evaluate(read_swarm(on_n1), on_n1, DEV)
         assert finding.check == "data-node"
         assert f"docker node update --label-add env={env} {n1.hostname}" in finding.fix
 
     # A worker cannot manage services: pointed at one, preflight says so.
     worker = settings_for(n2.base_url, env)
-    assert checks(evaluate(facts_from_docker_host(worker), worker, "dev")) == ["swarm-manager"]
+    assert checks(evaluate(read_swarm(worker), worker, DEV)) == ["swarm-manager"]
 
 
-def test_a_changed_env_label_passes_preflight_on_the_nodes_the_stack_labelled(netns_swarm: harness.NetnsSwarm) -> None:
+def test_a_changed_env_label_passes_preflight_on_the_nodes_the_stack_labelled(
+    netns_swarm: harness.NetnsSwarm, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # prod's case: the stack labels its nodes (nodes.names), then only envLabel changes.
     client = netns_swarm.client
     _n1, n2, n3 = netns_swarm.nodes
@@ -225,15 +232,14 @@ def test_a_changed_env_label_passes_preflight_on_the_nodes_the_stack_labelled(ne
         "node_names": names,
         "value": old_env,
         "take_over": False,
-        "label_key": ENV_LABEL_KEY,
         "owner": "wordpress-swarm/dev",
     }
 
     def labels() -> list[tuple[str | None, str | None]]:
         found = [client.nodes.get(n.node_id).attrs["Spec"].get("Labels") or {} for n in (n2, n3)]
-        return [(f.get(ENV_LABEL_KEY), f.get(OWNER_LABEL_KEY)) for f in found]
+        return [(f.get(ENV_LABEL_KEY), f.get(owner_key())) for f in found]
 
-    with labels_put_back(client, [n2.node_id, n3.node_id], [ENV_LABEL_KEY, OWNER_LABEL_KEY]):
+    with labels_put_back(client, [n2.node_id, n3.node_id], [ENV_LABEL_KEY, owner_key()]):
         created = provider.create(dict(inputs))
         assert created.outs is not None
         marker = f"wordpress-swarm/dev#{created.id}"
@@ -241,12 +247,17 @@ def test_a_changed_env_label_passes_preflight_on_the_nodes_the_stack_labelled(ne
 
         # `pulumi up` with the new envLabel: preflight first, with the nodes still on the old value ...
         moved = settings_for(url, new_env, nodes={"names": names}, mysql={"dataNode": n3.hostname})
-        facts = facts_from_docker_host(moved)
-        assert evaluate(facts, moved, "dev") == []
-        assert {n.hostname for n in nodes_for_stack(facts, moved, "wordpress-swarm/dev")} == set(names)
-        preflight(moved, stack="dev", dry_run=False)
+        facts = read_swarm(moved)
+        assert evaluate(facts, moved, DEV) == []
+        assert {n.hostname for n in nodes_for_stack(facts, moved, DEV)} == set(names)
+        logged = run_as(monkeypatch, "dev", preview=False)
+        preflight(moved)
+        assert logged.infos == [
+            f"preflight passed on {url}: node.labels.env=={new_env} matches "
+            + ", ".join(n.hostname for n in facts.nodes if n.id in (n2.node_id, n3.node_id))
+        ]
         # (for another stack of the project they are still another environment's)
-        assert checks(evaluate(facts, moved, "staging")) == ["node-names", "node-names", "placement", "data-node"]
+        assert checks(evaluate(facts, moved, STAGING)) == ["node-names", "node-names", "placement", "data-node"]
 
         # ... then the label resource's in-place update.
         updated = provider.update(created.id, created.outs, inputs | {"value": new_env})

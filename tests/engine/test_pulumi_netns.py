@@ -22,7 +22,7 @@ from typing import Any
 import docker
 import pytest
 
-from components.names import STACK_LABEL
+from stackconfig.names import STACK_LABEL
 
 from . import harness, standins
 from .pulumi_cli import Project, PulumiError, Stack, stack_service

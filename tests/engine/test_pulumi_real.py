@@ -20,7 +20,7 @@ from typing import Any
 import docker
 import pytest
 
-from components.names import STACK_LABEL, WORDPRESS_KEYS
+from stackconfig.names import STACK_LABEL, WORDPRESS_KEYS
 from swarmops.rotate import RANDOM_PASSWORD, find_password_resource, password_from_export
 
 from . import harness

@@ -23,10 +23,18 @@ import pytest
 from docker.models.containers import Container
 from docker.types import EndpointSpec, Healthcheck, RestartPolicy, SecretReference, ServiceMode
 
-from components.mysql import ROOT_PASSWORD_FILE, USER_PASSWORD_FILE
-from components.swarm import SECRETS_DIR
-from components.wordpress import DB_PASSWORD_FILE
-from swarmops import verify
+from stackconfig.names import (
+    MYSQL_ROOT_PASSWORD_FILE,
+    MYSQL_USER_PASSWORD_FILE,
+    ROLE_LABEL,
+    SECRETS_DIR,
+    STACK_LABEL,
+    WORDPRESS_DB_PASSWORD_FILE,
+)
+from swarmops.verify import cli
+from swarmops.verify.checks import evaluate
+from swarmops.verify.http_probe import HttpResult
+from swarmops.verify.stack import Expected
 
 from . import harness
 
@@ -34,7 +42,7 @@ SECOND = 1_000_000_000  # docker API durations are nanoseconds
 STACK = "verify-standin"
 COMMON: dict[str, Any] = {"init": True, "stop_grace_period": 1 * SECOND}  # init forwards SIGTERM: fast stops
 # Passes once the secret is mounted, so a healthy mysql also proves the mount.
-ROOT_PASSWORD_PATH = f"{SECRETS_DIR}/{ROOT_PASSWORD_FILE}"
+ROOT_PASSWORD_PATH = f"{SECRETS_DIR}/{MYSQL_ROOT_PASSWORD_FILE}"
 MYSQL_HEALTHY = Healthcheck(
     test=["CMD", "test", "-s", ROOT_PASSWORD_PATH], interval=1 * SECOND, timeout=2 * SECOND, retries=2
 )
@@ -71,7 +79,7 @@ def deploy_standin(
     # Task containers are not given the case labels: the harness's cleanup force-removes labelled
     # containers and fails (409 "removal already in progress") on those swarm is already removing.
     def labels(role: str) -> dict[str, str]:
-        return {**res.labels, verify.ROLE_LABEL: role, verify.STACK_LABEL: STACK}
+        return {**res.labels, ROLE_LABEL: role, STACK_LABEL: STACK}
 
     root = client.secrets.create(name=res.name("db-root"), data=b"not-a-real-password-1", labels=res.labels)
     user = client.secrets.create(name=res.name("db-user"), data=b"not-a-real-password-2", labels=res.labels)
@@ -101,10 +109,10 @@ def deploy_standin(
         healthcheck=mysql_health,
         # The root one relative: the health check proves where Docker mounts it, the verifier
         # must find it at the same path.
-        secrets=[mount(root, ROOT_PASSWORD_FILE, relative=True), mount(user, USER_PASSWORD_FILE)],
+        secrets=[mount(root, MYSQL_ROOT_PASSWORD_FILE, relative=True), mount(user, MYSQL_USER_PASSWORD_FILE)],
         env=[
-            f"MYSQL_ROOT_PASSWORD_FILE={SECRETS_DIR}/{ROOT_PASSWORD_FILE}",
-            f"MYSQL_PASSWORD_FILE={SECRETS_DIR}/{USER_PASSWORD_FILE}",
+            f"MYSQL_ROOT_PASSWORD_FILE={SECRETS_DIR}/{MYSQL_ROOT_PASSWORD_FILE}",
+            f"MYSQL_PASSWORD_FILE={SECRETS_DIR}/{MYSQL_USER_PASSWORD_FILE}",
             "MYSQL_USER=wordpress",
         ],
         restart_policy=mysql_restart,
@@ -124,8 +132,8 @@ def deploy_standin(
         constraints=[placement, *wordpress_constraints],
         endpoint_spec=EndpointSpec(ports=published),
         networks=["host"] if host_network else None,
-        secrets=[mount(user, DB_PASSWORD_FILE)],
-        env=[f"WORDPRESS_DB_PASSWORD_FILE={SECRETS_DIR}/{DB_PASSWORD_FILE}", "WORDPRESS_DB_USER=wordpress"],
+        secrets=[mount(user, WORDPRESS_DB_PASSWORD_FILE)],
+        env=[f"WORDPRESS_DB_PASSWORD_FILE={SECRETS_DIR}/{WORDPRESS_DB_PASSWORD_FILE}", "WORDPRESS_DB_USER=wordpress"],
         restart_policy=wordpress_restart,
         **COMMON,
     )
@@ -148,7 +156,7 @@ def run_verify(outputs: Mapping[str, Any], tmp_path: Path, docker_host: str | No
     path.write_text(json.dumps(outputs))
     out, err = io.StringIO(), io.StringIO()
     args = ["--outputs", str(path), *(["--docker-host", docker_host] if docker_host else []), *extra]
-    code = verify.main(args, stdout=out, stderr=err)
+    code = cli.main(args, stdout=out, stderr=err)
     assert not err.getvalue(), err.getvalue()
     return code, out.getvalue()
 
@@ -195,11 +203,11 @@ def wait_for_detail(
     client: docker.DockerClient, standin: StandIn, check: str, role: str, *fragments: str, what: str
 ) -> None:
     """Polls the gathered facts (no HTTP) until the row (check, role) names every fragment."""
-    expected = verify.parse_outputs(standin.outputs)
-    no_http = verify.HttpResult(standin.outputs["url"], 200, None, 1, 0.0)
+    expected = Expected.parse(standin.outputs)
+    no_http = HttpResult(standin.outputs["url"], 200, None, 1, 0.0)
 
     def probe() -> bool:
-        rows = verify.evaluate(expected, verify.gather_facts(client, expected), no_http)
+        rows = evaluate(expected, cli.read_facts(client, harness.DOCKER_SOCKET, expected), no_http)
         detail = next(r for r in rows if r.check == check and r.target.startswith(f"{role} ")).detail
         return all(fragment in detail for fragment in fragments)
 

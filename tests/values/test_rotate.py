@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from swarmops.rotate import RANDOM_PASSWORD, RotationError, main, password_from_export, rotation_script
+from tests.sdk_mocks import SECRET_SIG, SECRET_VALUE
 
 NEW = "n3w#Pass+w0rd~!"  # '#' would start a comment in an unquoted option-file value
 ROOT = "r00t#Pass=%x"
@@ -35,13 +36,13 @@ def export(result: Any) -> dict[str, Any]:
 
 
 def test_password_comes_from_a_show_secrets_export() -> None:
-    shown = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "plaintext": json.dumps(NEW)}
+    shown = {SECRET_SIG: SECRET_VALUE, "plaintext": json.dumps(NEW)}
     assert password_from_export(export(shown), "db-user-password") == NEW
     assert password_from_export(export(NEW), "db-user-password") == NEW
 
 
 def test_encrypted_or_missing_values_are_refused_with_the_fix() -> None:
-    encrypted = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "ciphertext": "v1:abc"}
+    encrypted = {SECRET_SIG: SECRET_VALUE, "ciphertext": "v1:abc"}
     with pytest.raises(RotationError, match="--show-secrets"):
         password_from_export(export(encrypted), "db-user-password")
     with pytest.raises(RotationError, match="targeted `pulumi up` first"):

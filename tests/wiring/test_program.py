@@ -1,4 +1,9 @@
-"""The real program on the real dev and prod stack files, under Pulumi's mock engine."""
+"""The real program on the real dev and prod stack files, under Pulumi's mock engine: the wiring.
+
+What the stack files turn into, which resource reads which (secrets, network, volumes), who waits
+for whom, parents, the provider and the outputs. The spec values each builder sets are owned by
+tests/values/test_specs.py, what the real provider and engine do with them by tests/engine.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,15 @@ import re
 from functools import cache
 from typing import Any
 
+import pulumi
 import pytest
 
-from components.names import WORDPRESS_KEYS, wordpress_key_file
-from components.settings import SettingsError, read_settings
-from swarmops.docker_host import SSH_SAFETY_OPTIONS
-from tests.provider_rules import provider_violations
+from components.mysql import MySqlWithSecrets, MySqlWithSecretsArgs
+from components.specs import Limits
+from components.wordpress import WordPressSite, WordPressSiteArgs
+from stackconfig.names import WORDPRESS_KEYS, wordpress_key_file
+from stackconfig.settings import SettingsError, read_settings
+from swarmlib.client import SSH_SAFETY_OPTIONS
 from tests.support import (
     FAKE_PASSWORD,
     STACKS,
@@ -77,16 +85,6 @@ def test_changing_the_label_in_the_stack_file_moves_every_service() -> None:
     moved = deploy(run_main, stack_config("dev") | {"envLabel": "blue"})
     for resource in moved.of_type(SERVICE):
         assert resource.inputs["taskSpec"]["placement"]["constraints"][0] == "node.labels.env==blue"
-
-
-@pytest.mark.parametrize("stack", STACKS)
-def test_modes_one_global_logger_and_replicated_services(stack: str) -> None:
-    assert service(stack, "logging").inputs["mode"] == {"global": True}
-    assert service(stack, "mysql").inputs["mode"] == {"replicated": {"replicas": 1}}
-    assert service(stack, "wordpress").inputs["mode"] == {"replicated": {"replicas": 1}}
-    assert "convergeConfig" not in service(stack, "logging").inputs
-    for role in ("mysql", "wordpress"):
-        assert service(stack, role).inputs["convergeConfig"] == {"delay": "5s", "timeout": "10m"}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -154,10 +152,6 @@ def test_passwords_rotate_only_on_purpose(stack: str) -> None:
 
 @pytest.mark.parametrize("stack", STACKS)
 def test_network_is_shared_by_id_and_mysql_answers_to_its_alias(stack: str) -> None:
-    network = deployed(stack).one(NETWORK)
-    assert network.inputs["driver"] == "overlay"
-    assert network.inputs["options"] == {"encrypted": "true"}
-    assert network.inputs["attachable"] is False
     mysql_net = service(stack, "mysql").inputs["taskSpec"]["networksAdvanceds"]
     wordpress_net = service(stack, "wordpress").inputs["taskSpec"]["networksAdvanceds"]
     assert mysql_net == [{"id": "db-net-id", "aliases": ["mysql"]}]
@@ -192,25 +186,6 @@ def test_volumes_hold_mysql_data_and_wordpress_content(stack: str) -> None:
     # Data outlives `pulumi destroy`.
     assert all(v.retain_on_delete for v in volumes.values())
     assert not any(r.retain_on_delete for r in deployed(stack).resources if r.type != VOLUME)
-
-
-@pytest.mark.parametrize("stack", STACKS)
-def test_health_checks_on_every_service(stack: str) -> None:
-    checks = {role: container(service(stack, role))["healthcheck"] for role in ("logging", "mysql", "wordpress")}
-    assert checks["mysql"]["tests"][1:3] == ["mysqladmin", "ping"]
-    assert checks["wordpress"]["tests"][1] == "curl"
-    assert checks["logging"]["tests"][1] == "wget"
-    # WordPress waits out MySQL's first init before its failures count.
-    assert checks["mysql"]["startPeriod"] == "3m"
-    assert checks["wordpress"]["startPeriod"] == "4m"
-
-
-@pytest.mark.parametrize("stack", STACKS)
-def test_update_policies(stack: str) -> None:
-    mysql, wordpress = service(stack, "mysql").inputs, service(stack, "wordpress").inputs
-    assert mysql["updateConfig"]["order"] == "stop-first"
-    assert wordpress["updateConfig"]["failureAction"] == "rollback"
-    assert wordpress["updateConfig"]["order"] == {"dev": "stop-first", "prod": "start-first"}[stack]
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -312,16 +287,79 @@ def test_bad_config_fails_before_any_resource_is_declared(key: str, value: Any, 
 
 
 def test_bad_json_in_a_structured_key_is_named() -> None:
-    class RawConfig:
-        def get(self, key: str) -> str | None:
-            return {"envLabel": "test", "wordpress": "{not json"}.get(key)
-
+    pulumi.runtime.set_all_config({"wordpress-swarm:envLabel": "test", "wordpress-swarm:wordpress": "{not json"})
     with pytest.raises(SettingsError, match=re.escape("wordpress-swarm:wordpress: got '{not json'")):
-        read_settings(RawConfig())  # pyright: ignore[reportArgumentType]
+        read_settings(pulumi.Config("wordpress-swarm"))
+
+
+def test_settings_come_from_the_projects_namespace() -> None:
+    # Keys are read from the project's namespace and errors name it as the stack files spell it.
+    pulumi.runtime.set_all_config({"renamed:envLabel": ""})
+    with pytest.raises(SettingsError, match=re.escape("renamed:envLabel: got ''")):
+        read_settings(pulumi.Config("renamed"))
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_input_passes_the_provider_and_daemon_rules(stack: str) -> None:
-    # The mock engine validates nothing; `pulumi preview` and Docker do.
-    for resource in deployed(stack).resources:
-        assert provider_violations(resource.type, resource.inputs) == [], resource.name
+def test_every_component_registers_the_outputs_it_exposes(stack: str) -> None:
+    deployment = deployed(stack)
+    registered = {
+        r.type.rpartition(":")[2]: deployment.registered_outputs[r.urn]
+        for r in deployment.resources
+        if r.type.startswith("wordpress-swarm:")
+    }
+    assert registered["LoggingDaemon"] == {"service_name": "logging-logspout-a1b2c3d"}
+    assert registered["MySqlWithSecrets"] == {
+        "host": "mysql",
+        "port": 3306,
+        "database": "wordpress",
+        "user": "wordpress",
+        "network_id": "db-net-id",
+        "password_secret_id": "db-user-password-id",
+        "password_secret_name": "db-user-password-a1b2c3d",
+        "service_name": "db-mysql-a1b2c3d",
+        "secret_names": ["db-root-password-a1b2c3d", "db-user-password-a1b2c3d"],
+    }
+    assert registered["WordPressSite"] == {
+        "url": deployment.outputs["url"],
+        "service_name": "site-wordpress-a1b2c3d",
+        "secret_names": deployment.outputs["wordpressSecrets"],
+    }
+
+
+def test_the_components_take_plain_values_from_any_program() -> None:
+    # No stack settings, no preflight: another program composes them from values and Inputs.
+    def program() -> None:
+        mysql = MySqlWithSecrets(
+            "shop-db",
+            MySqlWithSecretsArgs(
+                image="mysql:8.4.3",
+                placement_constraints=["node.role==worker"],
+                database="shop",
+                user="shop",
+                data_node=None,
+                root_password_generation=1,
+                user_password_generation=1,
+                encrypt_network=False,
+                limits=Limits(0.5, 512),
+            ),
+        )
+        WordPressSite(
+            "shop",
+            WordPressSiteArgs(
+                image=pulumi.Output.from_input("wordpress:6.6.2-php8.2-apache"),
+                placement_constraints=["node.role==worker"],
+                database=mysql.connection,
+                replicas=2,
+                port=8080,
+                publish_mode="ingress",
+                public_host="shop.example.com",
+                keys_generation=1,
+                limits=Limits(1, 256),
+            ),
+        )
+
+    deployment = deploy(program, {}, swarm=None)
+    wordpress = deployment.one(SERVICE, "shop-wordpress")
+    assert container(wordpress)["env"]["WORDPRESS_DB_NAME"] == "shop"
+    assert wordpress.inputs["taskSpec"]["placement"]["constraints"] == ["node.role==worker"]
+    assert deployment.one(NETWORK).inputs.get("options") is None

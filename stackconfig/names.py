@@ -2,9 +2,10 @@
 or operate the live swarm (preflight, verify, lab, rotate). No imports, so those tools load fast."""
 
 ENV_LABEL_KEY = "env"  # node label every service is constrained on: node.labels.env==<envLabel>
-ROLE_LABEL = "wordpress-swarm.role"
-STACK_LABEL = "wordpress-swarm.stack"
-ENCRYPTED_LABEL = "wordpress-swarm.encrypted"  # on the private overlay: "true" or "false"
+LABEL_PREFIX = "wordpress-swarm."  # of every label this project puts on swarm objects
+ROLE_LABEL = f"{LABEL_PREFIX}role"
+STACK_LABEL = f"{LABEL_PREFIX}stack"
+ENCRYPTED_LABEL = f"{LABEL_PREFIX}encrypted"  # on the private overlay: "true" or "false"
 
 SECRETS_DIR = "/run/secrets"
 MYSQL_ROOT_PASSWORD_FILE = "mysql-root-password"

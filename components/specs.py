@@ -1,4 +1,5 @@
-"""Pieces of a swarm service spec that every component builds the same way."""
+"""Pieces of a swarm service spec that every component builds the same way: pure builders
+returning provider Args, from small frozen values."""
 
 from __future__ import annotations
 
@@ -10,11 +11,16 @@ import pulumi
 import pulumi_docker as docker
 import pulumi_random as random
 
-from components.names import ROLE_LABEL, SECRETS_DIR, STACK_LABEL
-from components.settings import Limits
+from stackconfig.names import ROLE_LABEL, SECRETS_DIR, STACK_LABEL
 
 
-def resources(limits: Limits) -> docker.ServiceTaskSpecResourcesArgs:
+@dataclass(frozen=True)
+class Limits:
+    cpus: float
+    memory_mb: int
+
+
+def task_resources(limits: Limits) -> docker.ServiceTaskSpecResourcesArgs:
     """Limits, and a reservation of a quarter of them so the scheduler counts the service."""
     return docker.ServiceTaskSpecResourcesArgs(
         limits=docker.ServiceTaskSpecResourcesLimitsArgs(
@@ -60,26 +66,41 @@ class HealthCheck:
 
 
 @dataclass(frozen=True)
+class FileOwner:
+    """Who may read a mounted secret: its file is that user's alone (mode 0400)."""
+
+    uid: int
+    gid: int
+
+
+# The images' entrypoints that read a secret before they drop privileges (MySQL's: it exports the
+# password, unsets the _FILE variable, then re-executes itself as mysql).
+ROOT = FileOwner(0, 0)
+# www-data in the Debian-based php:apache images: WordPress reads its _FILE secrets on every request.
+WWW_DATA = FileOwner(33, 33)
+
+
+@dataclass(frozen=True)
 class SecretMount:
-    """A docker.Secret mounted into a container at SECRETS_DIR/<file>."""
+    """A docker.Secret mounted into a container at SECRETS_DIR/<file>, readable by `owner` only."""
 
     secret_id: pulumi.Input[str]
     secret_name: pulumi.Input[str]
     file: str
+    owner: FileOwner = ROOT
 
     @property
     def path(self) -> str:
         return f"{SECRETS_DIR}/{self.file}"
 
     def args(self) -> docker.ServiceTaskSpecContainerSpecSecretArgs:
-        # Readable by the image's unprivileged user (mysql, www-data) that reads the _FILE.
         return docker.ServiceTaskSpecContainerSpecSecretArgs(
             secret_id=self.secret_id,
             secret_name=self.secret_name,
             file_name=self.path,
-            file_uid="0",
-            file_gid="0",
-            file_mode=0o444,
+            file_uid=str(self.owner.uid),
+            file_gid=str(self.owner.gid),
+            file_mode=0o400,
         )
 
 
@@ -140,8 +161,8 @@ class GeneratedSecret:
     password: random.RandomPassword
     secret: docker.Secret
 
-    def mount(self, file: str) -> SecretMount:
-        return SecretMount(self.secret.id, self.secret.name, file)
+    def mount(self, file: str, owner: FileOwner = ROOT) -> SecretMount:
+        return SecretMount(self.secret.id, self.secret.name, file, owner)
 
 
 def generated_secret(name: str, generation: int, parent: pulumi.Resource, length: int = 32) -> GeneratedSecret:

@@ -1,30 +1,128 @@
-"""Stack settings: parsed once from Pulumi config into typed values, validated before any resource.
+"""Stack settings: every config key in one table (`KEYS`), parsed once into typed values before any
+resource is declared.
 
-Scalar keys are declared with types and defaults in Pulumi.yaml; the structured groups
-(`wordpress`, `mysql`, `logging`, `nodes`) are objects, which the project file's type system cannot
-describe, so their members, defaults and rules live here. Every problem names the full key and what
+`KEYS` is the one source of the keys, their defaults and what they mean: the parser reads its
+defaults from it and docs/configuration.md's table is checked against it by a test. The structured
+groups (`wordpress`, `mysql`, `logging`, `nodes`) are objects, which the project file's type system
+can't declare, so Pulumi.yaml declares no config at all. Every problem names the full key and what
 is allowed, and all problems are reported together.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-import pulumi
-
-PROJECT = "wordpress-swarm"
+if TYPE_CHECKING:
+    import pulumi
 
 PublishMode = Literal["ingress", "host"]
 
-DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+# The namespace of the stack files' keys when no Pulumi runtime says otherwise (the project's name).
+NAMESPACE = "wordpress-swarm"
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+
+
+@dataclass(frozen=True)
+class Key:
+    name: str  # "envLabel", or "<group>.<member>"
+    default: Any  # REQUIRED, None (unset) or the value
+    meaning: str  # docs/configuration.md's table renders it as is
+
+    @property
+    def group(self) -> str | None:
+        group, dot, _ = self.name.partition(".")
+        return group if dot else None
+
+    @property
+    def member(self) -> str:
+        return self.name.rpartition(".")[2]
+
+
+KEYS: tuple[Key, ...] = (
+    Key(
+        "envLabel",
+        REQUIRED,
+        "value of the `env` node label; every service is constrained to `node.labels.env==<envLabel>` "
+        "(dev: `test`, prod: `prod`). Changing it alone moves every service",
+    ),
+    Key(
+        "dockerHost",
+        "unix:///var/run/docker.sock",
+        "the swarm manager: local socket, or `ssh://user@manager` (an explicit `docker.Provider`)",
+    ),
+    Key(
+        "dockerSshOpts",
+        [],
+        "extra ssh options for an `ssh://` host; the provider, the label resource, preflight and the tools add "
+        "`BatchMode=yes`, `ConnectTimeout=10` and `ServerAlive…` after yours (ssh keeps the first value)",
+    ),
+    Key("wordpress.image", "wordpress:6.6.2-php8.2-apache", "pinned tag or digest; `latest` and untagged are refused"),
+    Key("wordpress.replicas", 1, "0 to 100"),
+    Key("wordpress.port", 30000, "published port, 1 to 65535 (dev uses 30080: one swarm may carry both stacks)"),
+    Key("wordpress.publishMode", "ingress", "`ingress`, or `host` for single-node labs and kernels without IPVS"),
+    Key(
+        "wordpress.publicHost",
+        None,
+        "host name in the exported URL (default: the host of `dockerHost`); in host mode the port answers only "
+        "on nodes running WordPress",
+    ),
+    Key("wordpress.keysGeneration", 1, "bump to regenerate WordPress's eight keys and salts on purpose"),
+    Key("wordpress.cpus", 1.0, "CPU limit (a quarter is reserved)"),
+    Key("wordpress.memoryMb", 512, "memory limit in MiB (a quarter is reserved)"),
+    Key("mysql.image", "mysql:8.4.3", "pinned 8.x tag or digest"),
+    Key("mysql.database", "wordpress", "database WordPress uses"),
+    Key("mysql.user", "wordpress", "the application user WordPress logs in as"),
+    Key("mysql.dataNode", None, "hostname of the node holding the data volume; MySQL is pinned there"),
+    Key("mysql.rootPasswordGeneration", 1, "bump to rotate the root password on purpose"),
+    Key("mysql.userPasswordGeneration", 1, "bump to rotate the application password on purpose"),
+    Key(
+        "mysql.encryptNetwork",
+        True,
+        "IPsec on the private overlay; `false` only where the nodes' network drops ESP (changing it replaces "
+        "the network and both services)",
+    ),
+    Key("mysql.cpus", 1.0, "CPU limit"),
+    Key("mysql.memoryMb", 1024, "memory limit in MiB"),
+    Key("logging.image", "gliderlabs/logspout:v3.2.14", "pinned tag or digest"),
+    Key("logging.route", None, "logspout route URI, e.g. `syslog+tls://logs.example.com:6514`"),
+    Key("logging.cpus", 0.1, "CPU limit"),
+    Key("logging.memoryMb", 64, "memory limit in MiB"),
+    Key("nodes.names", [], "nodes (hostnames or IDs) this stack labels `env=<envLabel>` itself"),
+    Key("nodes.takeOver", False, "let the stack take listed nodes another environment's label holds"),
+)
+
+GROUPS: tuple[str, ...] = tuple(dict.fromkeys(key.group for key in KEYS if key.group))
+# The top-level config keys, as the stack files name them (without the namespace).
+CONFIG_KEYS: tuple[str, ...] = tuple(dict.fromkeys(key.group or key.name for key in KEYS))
+
+
+# Top-level keys holding text (the rest hold lists or objects).
+TEXT_KEYS: tuple[str, ...] = tuple(
+    key.name for key in KEYS if key.group is None and (key.default is REQUIRED or isinstance(key.default, str))
+)
+
+
+def default(name: str) -> Any:
+    return next(key.default for key in KEYS if key.name == name)
+
+
+def group_defaults(group: str) -> dict[str, Any]:
+    return {key.member: key.default for key in KEYS if key.group == group}
+
 
 # A Docker label value we put in a placement constraint: no spaces, quotes or operators.
 _LABEL_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$")
-# repository[:port]/path:tag or @sha256:digest; a tag or digest is mandatory (see _check_image).
+# repository[:port]/path:tag or @sha256:digest; a tag or digest is mandatory (see _Reader.image).
 _IMAGE_RE = re.compile(
     r"^(?P<repo>[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
     r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
@@ -45,16 +143,11 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
-class Limits:
-    cpus: float
-    memory_mb: int
-
-
-@dataclass(frozen=True)
 class LoggingSettings:
     image: str
     route: str | None
-    limits: Limits
+    cpus: float
+    memory_mb: int
 
 
 @dataclass(frozen=True)
@@ -64,12 +157,11 @@ class MySqlSettings:
     user: str
     # Node whose local volume holds the data; None leaves placement to the env label alone.
     data_node: str | None
-    # Bumping a generation regenerates that password on purpose (see README, "Rotation").
     root_password_generation: int
     user_password_generation: int
-    # IPsec on the private overlay; off only where the nodes' network drops ESP between hosts.
     encrypt_network: bool
-    limits: Limits
+    cpus: float
+    memory_mb: int
 
 
 @dataclass(frozen=True)
@@ -79,9 +171,9 @@ class WordPressSettings:
     port: int
     publish_mode: PublishMode
     public_host: str
-    # Bumping it regenerates the keys and salts on purpose: every session ends (README, "Rotation").
     keys_generation: int
-    limits: Limits
+    cpus: float
+    memory_mb: int
 
 
 @dataclass(frozen=True)
@@ -108,54 +200,26 @@ class StackSettings:
         return f"node.labels.env=={self.env_label}"
 
 
-# Defaults of the structured groups. Images are pinned: a stack may move them, never to "latest".
-LOGGING_DEFAULTS: dict[str, Any] = {
-    "image": "gliderlabs/logspout:v3.2.14",
-    "route": None,
-    "cpus": 0.1,
-    "memoryMb": 64,
-}
-MYSQL_DEFAULTS: dict[str, Any] = {
-    "image": "mysql:8.4.3",
-    "database": "wordpress",
-    "user": "wordpress",
-    "dataNode": None,
-    "rootPasswordGeneration": 1,
-    "userPasswordGeneration": 1,
-    "encryptNetwork": True,
-    "cpus": 1.0,
-    "memoryMb": 1024,
-}
-WORDPRESS_DEFAULTS: dict[str, Any] = {
-    "image": "wordpress:6.6.2-php8.2-apache",
-    "replicas": 1,
-    "port": 30000,
-    "publishMode": "ingress",
-    "publicHost": None,
-    "keysGeneration": 1,
-    "cpus": 1.0,
-    "memoryMb": 512,
-}
-NODES_DEFAULTS: dict[str, Any] = {"names": [], "takeOver": False}
-
 T = TypeVar("T")
 
 
 class _Reader:
     """Collects problems instead of stopping at the first, so one run shows every bad key."""
 
-    def __init__(self) -> None:
+    def __init__(self, namespace: str) -> None:
+        self.namespace = namespace
         self.problems: list[str] = []
 
     def fail(self, key: str, got: object, allowed: str) -> None:
-        self.problems.append(f"{PROJECT}:{key}: got {got!r}; allowed: {allowed}")
+        self.problems.append(f"{self.namespace}:{key}: got {got!r}; allowed: {allowed}")
 
-    def group(self, key: str, raw: object, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    def group(self, key: str, raw: object) -> dict[str, Any]:
+        defaults = group_defaults(key)
         if raw is None:
-            return dict(defaults)
+            return defaults
         if not isinstance(raw, Mapping):
             self.fail(key, raw, f"an object with keys {', '.join(defaults)}")
-            return dict(defaults)
+            return defaults
         merged = dict(defaults)
         for member, value in raw.items():  # pyright: ignore[reportUnknownVariableType]
             if member not in defaults:
@@ -199,6 +263,15 @@ class _Reader:
     def optional(self, key: str, value: object, pattern: re.Pattern[str], allowed: str) -> str | None:
         return None if value is None else self.matching(key, value, pattern, allowed + ", or null")
 
+    def strings(self, key: str, value: object, pattern: re.Pattern[str] | None, allowed: str) -> tuple[str, ...]:
+        if isinstance(value, list) and all(
+            isinstance(item, str) and (pattern is None or pattern.match(item))
+            for item in value  # pyright: ignore[reportUnknownVariableType]
+        ):
+            return tuple(value)  # pyright: ignore[reportUnknownArgumentType]
+        self.fail(key, value, allowed)
+        return ()
+
     def image(self, key: str, value: object) -> str:
         allowed = "a non-empty image reference with a tag other than 'latest' or a @sha256 digest"
         match = _IMAGE_RE.match(value) if isinstance(value, str) else None
@@ -207,23 +280,23 @@ class _Reader:
             return ""
         return str(value)
 
-    def limits(self, key: str, group: Mapping[str, Any]) -> Limits:
-        return Limits(
-            cpus=self.number(f"{key}.cpus", group["cpus"], 0, 64),
-            memory_mb=self.integer(f"{key}.memoryMb", group["memoryMb"], 16, 1024 * 1024),
-        )
+    def cpus(self, key: str, group: Mapping[str, Any]) -> float:
+        return self.number(f"{key}.cpus", group["cpus"], 0, 64)
+
+    def memory_mb(self, key: str, group: Mapping[str, Any]) -> int:
+        return self.integer(f"{key}.memoryMb", group["memoryMb"], 16, 1024 * 1024)
 
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def parse_settings(config: Mapping[str, Any]) -> StackSettings:
-    """Turns decoded config values (keys without the project prefix) into StackSettings.
+def parse_settings(config: Mapping[str, Any], namespace: str = NAMESPACE) -> StackSettings:
+    """Turns decoded config values (keys without the namespace) into StackSettings.
 
     Raises SettingsError listing every problem; nothing is declared before this returns.
     """
-    read = _Reader()
+    read = _Reader(namespace)
     env_label = read.matching(
         "envLabel",
         config.get("envLabel"),
@@ -232,17 +305,16 @@ def parse_settings(config: Mapping[str, Any]) -> StackSettings:
     )
     docker_host = read.matching(
         "dockerHost",
-        config.get("dockerHost", DEFAULT_DOCKER_HOST),
+        config.get("dockerHost", default("dockerHost")),
         _DOCKER_HOST_RE,
         "a Docker host URL: unix://, tcp://, ssh://user@host or npipe://",
     )
-    ssh_opts = config.get("dockerSshOpts", [])
-    if not (isinstance(ssh_opts, list) and all(isinstance(o, str) for o in ssh_opts)):  # pyright: ignore[reportUnknownVariableType]
-        read.fail("dockerSshOpts", ssh_opts, "a list of strings (ssh options)")
-        ssh_opts = []
+    ssh_opts = read.strings(
+        "dockerSshOpts", config.get("dockerSshOpts", default("dockerSshOpts")), None, "a list of strings (ssh options)"
+    )
 
-    log = read.group("logging", config.get("logging"), LOGGING_DEFAULTS)
-    logging = LoggingSettings(
+    log = read.group("logging", config.get("logging"))
+    logging_settings = LoggingSettings(
         image=read.image("logging.image", log["image"]),
         route=read.optional(
             "logging.route",
@@ -250,10 +322,11 @@ def parse_settings(config: Mapping[str, Any]) -> StackSettings:
             _LOG_ROUTE_RE,
             "a logspout route URI such as syslog+tls://logs.example.com:6514",
         ),
-        limits=read.limits("logging", log),
+        cpus=read.cpus("logging", log),
+        memory_mb=read.memory_mb("logging", log),
     )
 
-    db = read.group("mysql", config.get("mysql"), MYSQL_DEFAULTS)
+    db = read.group("mysql", config.get("mysql"))
     mysql = MySqlSettings(
         image=read.image("mysql.image", db["image"]),
         database=read.matching("mysql.database", db["database"], _MYSQL_NAME_RE, "1-32 letters, digits or '_'"),
@@ -266,10 +339,11 @@ def parse_settings(config: Mapping[str, Any]) -> StackSettings:
             "mysql.userPasswordGeneration", db["userPasswordGeneration"], 1, 1_000_000
         ),
         encrypt_network=read.boolean("mysql.encryptNetwork", db["encryptNetwork"]),
-        limits=read.limits("mysql", db),
+        cpus=read.cpus("mysql", db),
+        memory_mb=read.memory_mb("mysql", db),
     )
 
-    wp = read.group("wordpress", config.get("wordpress"), WORDPRESS_DEFAULTS)
+    wp = read.group("wordpress", config.get("wordpress"))
     publish_mode = read.check(
         "wordpress.publishMode", wp["publishMode"], lambda v: v in ("ingress", "host"), "'ingress' or 'host'", str
     )
@@ -281,24 +355,23 @@ def parse_settings(config: Mapping[str, Any]) -> StackSettings:
         publish_mode="host" if publish_mode == "host" else "ingress",
         public_host=public_host or host_of_docker_url(docker_host),
         keys_generation=read.integer("wordpress.keysGeneration", wp["keysGeneration"], 1, 1_000_000),
-        limits=read.limits("wordpress", wp),
+        cpus=read.cpus("wordpress", wp),
+        memory_mb=read.memory_mb("wordpress", wp),
     )
 
-    nodes_group = read.group("nodes", config.get("nodes"), NODES_DEFAULTS)
-    names: object = nodes_group["names"]
-    if not (isinstance(names, list) and all(isinstance(n, str) and _HOSTNAME_RE.match(n) for n in names)):  # pyright: ignore[reportUnknownVariableType]
-        read.fail("nodes.names", names, "a list of node hostnames or node IDs")
-        names = []
-    take_over = read.boolean("nodes.takeOver", nodes_group["takeOver"])
-    node_labels = NodeLabelSettings(nodes=tuple(names), take_over=take_over)  # pyright: ignore[reportUnknownArgumentType]
+    nodes_group = read.group("nodes", config.get("nodes"))
+    node_labels = NodeLabelSettings(
+        nodes=read.strings("nodes.names", nodes_group["names"], _HOSTNAME_RE, "a list of node hostnames or node IDs"),
+        take_over=read.boolean("nodes.takeOver", nodes_group["takeOver"]),
+    )
 
     if read.problems:
         raise SettingsError(read.problems)
     return StackSettings(
         env_label=env_label,
         docker_host=docker_host,
-        docker_ssh_opts=tuple(ssh_opts),  # pyright: ignore[reportUnknownArgumentType]
-        logging=logging,
+        docker_ssh_opts=ssh_opts,
+        logging=logging_settings,
         mysql=mysql,
         wordpress=wordpress,
         node_labels=node_labels,
@@ -314,26 +387,27 @@ def host_of_docker_url(docker_host: str) -> str:
     return "localhost"
 
 
-# Keys read from Pulumi config; the structured ones arrive as JSON text.
-CONFIG_KEYS = ("envLabel", "dockerHost", "dockerSshOpts", "logging", "mysql", "wordpress", "nodes")
-
-
 def read_settings(config: pulumi.Config | None = None) -> StackSettings:
-    """Reads this stack's config through the Pulumi SDK and parses it."""
-    config = config or pulumi.Config(PROJECT)
+    """Reads this stack's config (the project's namespace) through the Pulumi SDK and parses it."""
+    import pulumi
+
+    config = config or pulumi.Config()
     raw: dict[str, Any] = {}
     problems: list[str] = []
     for key in CONFIG_KEYS:
-        text = config.get(key)
-        if text is None:
-            continue
-        if key in ("envLabel", "dockerHost"):
-            raw[key] = text
-            continue
-        try:
-            raw[key] = json.loads(text)
-        except json.JSONDecodeError:
-            problems.append(f"{PROJECT}:{key}: got {text!r}; allowed: a YAML object/list in the stack file")
+        if key in TEXT_KEYS:
+            value: Any = config.get(key)
+        else:
+            try:
+                # Lists and objects arrive as JSON text.
+                value = config.get_object(key)
+            except pulumi.ConfigTypeError as error:
+                problems.append(
+                    f"{config.name}:{key}: got {error.value!r}; allowed: a YAML object or list in the stack file"
+                )
+                continue
+        if value is not None:
+            raw[key] = value
     if problems:
         raise SettingsError(problems)
-    return parse_settings(raw)
+    return parse_settings(raw, namespace=config.name)

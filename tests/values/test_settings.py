@@ -7,12 +7,26 @@ from typing import Any
 
 import pytest
 
-from components.settings import SettingsError, StackSettings, host_of_docker_url, parse_settings
-from tests.support import stack_config
+from stackconfig.settings import (
+    KEYS,
+    REQUIRED,
+    SettingsError,
+    default,
+    host_of_docker_url,
+    parse_settings,
+)
+from tests.support import settings_of, stack_config
 
 
-def settings_of(stack: str) -> StackSettings:
-    return parse_settings(stack_config(stack))
+def test_every_default_comes_from_the_keys_table() -> None:
+    # Only envLabel is required: everything else parses from the table's defaults alone.
+    minimal = parse_settings({"envLabel": "test"})
+    assert [key.name for key in KEYS if key.default is REQUIRED] == ["envLabel"]
+    assert minimal.docker_host == default("dockerHost")
+    assert minimal.wordpress.image == default("wordpress.image")
+    assert (minimal.mysql.cpus, minimal.mysql.memory_mb) == (default("mysql.cpus"), default("mysql.memoryMb"))
+    assert minimal.logging.route is default("logging.route") is None
+    assert minimal.node_labels.nodes == tuple(default("nodes.names"))
 
 
 def test_dev_stack_targets_test_nodes_on_a_single_node_lab() -> None:
@@ -55,7 +69,7 @@ def test_changing_the_label_alone_changes_the_constraint() -> None:
 def test_limits_are_read_in_their_units() -> None:
     config = stack_config("prod")
     prod = parse_settings(config)
-    assert (prod.mysql.limits.cpus, prod.mysql.limits.memory_mb) == (2.0, 2048)
+    assert (prod.mysql.cpus, prod.mysql.memory_mb) == (2.0, 2048)
 
 
 def _with(path: str, value: Any) -> dict[str, Any]:

@@ -704,7 +704,7 @@ def test_pack_files_pin_the_sdk_and_name_a_python_runtime() -> None:
 
 def test_the_pack_reads_the_role_label_the_program_writes() -> None:
     # The pack runs from policy/ on its own and can't import components: keep its copy in step.
-    import components.names
     import policy.wpswarm_policies
+    import stackconfig.names
 
-    assert policy.wpswarm_policies.ROLE_LABEL == components.names.ROLE_LABEL
+    assert policy.wpswarm_policies.ROLE_LABEL == stackconfig.names.ROLE_LABEL

@@ -14,18 +14,31 @@ from typing import Any, ClassVar
 
 import pytest
 
-from swarmops import verify
-from swarmops.verify import (
-    Expected,
-    HttpResult,
+from stackconfig.names import ROLE_LABEL, STACK_LABEL
+from stackconfig.outputs import ROLES, DeployedStack, OutputsError
+from swarmlib.facts import (
     NodeFacts,
     PortFacts,
-    Row,
     SecretRef,
     ServiceFacts,
     SwarmFacts,
     TaskFacts,
+    node_facts,
+    service_facts,
+    task_facts,
 )
+from swarmops.verify import EXIT_ERROR, Row, Status, VerifyError, cli
+from swarmops.verify.checks import check_http, evaluate
+from swarmops.verify.http_probe import HttpResult, probe_http
+from swarmops.verify.render import exit_code, render_json, render_table
+from swarmops.verify.stack import (
+    Expected,
+    read_outputs_file,
+    read_stack_outputs,
+    stack_docker_host,
+    stack_ssh_opts,
+)
+from swarmops.verify.tasks import constraint_matches
 
 OUTPUTS: dict[str, Any] = {
     "envLabel": "test",
@@ -37,7 +50,7 @@ OUTPUTS: dict[str, Any] = {
     "mysqlSecrets": ["db-root-password-1", "db-user-password-1"],
     "wordpressSecrets": ["db-user-password-1"],
 }
-EXPECTED = verify.parse_outputs(OUTPUTS, stack="dev")
+EXPECTED = Expected.parse(OUTPUTS, stack="dev")
 HTTP_OK = HttpResult("http://localhost:30080/", 302, None, 1, 0.01)
 
 N1 = NodeFacts(id="n1", hostname="node1", role="manager", availability="active", state="ready", labels={"env": "test"})
@@ -50,7 +63,7 @@ def task(node: str, *, state: str = "running", desired: str = "running", slot: i
 
 
 def labels(role: str) -> dict[str, str]:
-    return {verify.ROLE_LABEL: role, verify.STACK_LABEL: "dev"}
+    return {ROLE_LABEL: role, STACK_LABEL: "dev"}
 
 
 LOGGING = ServiceFacts(
@@ -110,8 +123,15 @@ def facts(
     nodes: Sequence[NodeFacts] = (N1, N2, N3),
     secret_names: frozenset[str] = SECRET_NAMES,
 ) -> SwarmFacts:
-    services = {"logging-logspout-1": logging, "db-mysql-1": mysql, "site-wordpress-1": wordpress}
-    return SwarmFacts(nodes=tuple(nodes), services=services, secret_names=secret_names)
+    services = tuple(s for s in (logging, mysql, wordpress) if s is not None)
+    return SwarmFacts(
+        docker_host="unix:///var/run/docker.sock", nodes=tuple(nodes), services=services, secret_names=secret_names
+    )
+
+
+def expected_with(**outputs: Any) -> Expected:
+    """EXPECTED with some outputs changed."""
+    return Expected.parse({**OUTPUTS, **outputs}, stack="dev")
 
 
 def rows_by_key(rows: Sequence[Row]) -> dict[tuple[str, str], Row]:
@@ -126,21 +146,27 @@ def failed(rows: Sequence[Row]) -> dict[tuple[str, str], str]:
 
 
 def test_outputs_parse_into_the_expected_shape() -> None:
-    assert verify.parse_outputs(OUTPUTS, stack="dev") == Expected(
-        env_label="test",
-        url="http://localhost:30080/",
-        publish_mode="host",
-        services={"logging": "logging-logspout-1", "mysql": "db-mysql-1", "wordpress": "site-wordpress-1"},
-        secrets={"mysql": ("db-root-password-1", "db-user-password-1"), "wordpress": ("db-user-password-1",)},
-        stack="dev",
-    )
+    deployed = DeployedStack.parse(OUTPUTS)
+    assert (deployed.env_label, deployed.url, deployed.publish_mode) == ("test", "http://localhost:30080/", "host")
+    assert {role: deployed.service(role) for role in ROLES} == {
+        "logging": "logging-logspout-1",
+        "mysql": "db-mysql-1",
+        "wordpress": "site-wordpress-1",
+    }
+    assert {role: deployed.secrets(role) for role in ROLES} == {
+        "logging": (),
+        "mysql": ("db-root-password-1", "db-user-password-1"),
+        "wordpress": ("db-user-password-1",),
+    }
+    assert Expected.parse(OUTPUTS, stack="dev") == Expected(deployed, stack="dev")
+    assert EXPECTED.service_names == ("logging-logspout-1", "db-mysql-1", "site-wordpress-1")
 
 
 def test_outputs_problems_are_reported_together() -> None:
     broken = {k: v for k, v in OUTPUTS.items() if k not in ("url", "mysqlService")}
     broken.update(envLabel="[secret]", wordpressSecrets="db-user", publishMode="")
-    with pytest.raises(verify.VerifyError) as info:
-        verify.parse_outputs(broken)
+    with pytest.raises(OutputsError) as info:
+        DeployedStack.parse(broken)
     message = str(info.value)
     assert "missing output(s): url, mysqlService" in message
     assert "output envLabel is marked secret" in message
@@ -149,23 +175,26 @@ def test_outputs_problems_are_reported_together() -> None:
 
 
 def test_outputs_url_must_be_http() -> None:
-    with pytest.raises(verify.VerifyError, match="http"):
-        verify.parse_outputs({**OUTPUTS, "url": "localhost:30080"})
+    with pytest.raises(OutputsError, match="http"):
+        DeployedStack.parse({**OUTPUTS, "url": "localhost:30080"})
+    # verify can't run on such outputs: exit 2, not a traceback.
+    with pytest.raises(VerifyError, match="output url must be an http"):
+        Expected.parse({**OUTPUTS, "url": "localhost:30080"})
 
 
 def test_outputs_file_and_stdin(tmp_path: Path) -> None:
     path = tmp_path / "out.json"
     path.write_text(json.dumps(OUTPUTS))
-    assert verify.read_outputs_file(str(path)) == OUTPUTS
-    assert verify.read_outputs_file("-", io.StringIO(json.dumps(OUTPUTS))) == OUTPUTS
-    with pytest.raises(verify.VerifyError, match="cannot read outputs file"):
-        verify.read_outputs_file(str(tmp_path / "missing.json"))
+    assert read_outputs_file(str(path)) == OUTPUTS
+    assert read_outputs_file("-", io.StringIO(json.dumps(OUTPUTS))) == OUTPUTS
+    with pytest.raises(VerifyError, match="cannot read outputs file"):
+        read_outputs_file(str(tmp_path / "missing.json"))
     path.write_text("not json")
-    with pytest.raises(verify.VerifyError, match="is not JSON"):
-        verify.read_outputs_file(str(path))
+    with pytest.raises(VerifyError, match="is not JSON"):
+        read_outputs_file(str(path))
     path.write_text("[1, 2]")
-    with pytest.raises(verify.VerifyError, match="must be a JSON object"):
-        verify.read_outputs_file(str(path))
+    with pytest.raises(VerifyError, match="must be a JSON object"):
+        read_outputs_file(str(path))
 
 
 def test_stack_outputs_come_from_the_pulumi_cli() -> None:
@@ -175,7 +204,7 @@ def test_stack_outputs_come_from_the_pulumi_cli() -> None:
         calls.append(list(args))
         return subprocess.CompletedProcess(args, 0, json.dumps(OUTPUTS), "")
 
-    assert verify.read_stack_outputs("dev", run) == OUTPUTS
+    assert read_stack_outputs("dev", run) == OUTPUTS
     # Never --show-secrets: the verifier only needs names.
     assert calls == [["pulumi", "stack", "output", "--json", "--stack", "dev"]]
 
@@ -187,17 +216,17 @@ def test_stack_outputs_cli_failures_are_explained() -> None:
     def missing(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
         raise FileNotFoundError("pulumi")
 
-    with pytest.raises(verify.VerifyError, match=r"failed \(255\): error: no stack named 'nope' found$"):
-        verify.read_stack_outputs("nope", failing)
-    with pytest.raises(verify.VerifyError, match=r"pulumi CLI not found.*--outputs FILE"):
-        verify.read_stack_outputs("dev", missing)
+    with pytest.raises(VerifyError, match=r"failed \(255\): error: no stack named 'nope' found$"):
+        read_stack_outputs("nope", failing)
+    with pytest.raises(VerifyError, match=r"pulumi CLI not found.*--outputs FILE"):
+        read_stack_outputs("dev", missing)
 
 
 # --------------------------------------------------------------------------- evaluation
 
 
 def test_healthy_stack_passes_every_row_in_a_stable_order() -> None:
-    rows = verify.evaluate(EXPECTED, facts(), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(), HTTP_OK)
     assert [(r.check, r.target, r.status) for r in rows] == [
         ("service", "logging logging-logspout-1", "PASS"),
         ("converged", "logging logging-logspout-1", "PASS"),
@@ -229,11 +258,11 @@ def test_healthy_stack_passes_every_row_in_a_stable_order() -> None:
     )
     assert by_key["published", "wordpress"].detail == "30080->80/tcp (host)"
     assert by_key["http", "http"].detail == "HTTP 302 (1 attempt(s), 0.0s)"
-    assert verify.exit_code(rows) == 0
+    assert exit_code(rows) == 0
 
 
 def test_missing_service_fails_all_its_rows_and_nothing_else() -> None:
-    rows = verify.evaluate(EXPECTED, facts(wordpress=None), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(wordpress=None), HTTP_OK)
     assert failed(rows) == {
         ("service", "wordpress"): "no such service on this swarm",
         ("converged", "wordpress"): "service not found",
@@ -241,9 +270,9 @@ def test_missing_service_fails_all_its_rows_and_nothing_else() -> None:
         ("published", "wordpress"): "service not found",
         ("secrets", "wordpress"): "service not found",
     }
-    assert verify.exit_code(rows) == 1
+    assert exit_code(rows) == 1
     # Without mysql, WordPress's password file can't be shown to be mysql's: that row fails too.
-    rows = verify.evaluate(EXPECTED, facts(mysql=None), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(mysql=None), HTTP_OK)
     assert failed(rows) == {
         ("service", "mysql"): "no such service on this swarm",
         ("converged", "mysql"): "service not found",
@@ -256,16 +285,16 @@ def test_missing_service_fails_all_its_rows_and_nothing_else() -> None:
 
 
 def test_service_labels_must_name_the_role_and_the_stack() -> None:
-    wrong = replace(MYSQL, labels={verify.ROLE_LABEL: "wordpress", verify.STACK_LABEL: "prod"})
-    rows = verify.evaluate(EXPECTED, facts(mysql=wrong), HTTP_OK)
+    wrong = replace(MYSQL, labels={ROLE_LABEL: "wordpress", STACK_LABEL: "prod"})
+    rows = evaluate(EXPECTED, facts(mysql=wrong), HTTP_OK)
     assert failed(rows) == {
         ("service", "mysql"): "label wordpress-swarm.role='wordpress', expected 'mysql'; "
         "label wordpress-swarm.stack='prod', expected 'dev'"
     }
     # Outputs read from a file don't name the stack: only the role is checked then.
-    rows = verify.evaluate(
+    rows = evaluate(
         replace(EXPECTED, stack=None),
-        facts(mysql=replace(MYSQL, labels=labels("mysql") | {verify.STACK_LABEL: "x"})),
+        facts(mysql=replace(MYSQL, labels=labels("mysql") | {STACK_LABEL: "x"})),
         HTTP_OK,
     )
     assert failed(rows) == {}
@@ -274,7 +303,7 @@ def test_service_labels_must_name_the_role_and_the_stack() -> None:
 def test_replicated_service_short_of_replicas_fails_converged_with_the_reason() -> None:
     pending = task("", state="pending", slot=2, error="no suitable node (host-mode port already in use on 1 node)")
     wordpress = replace(WORDPRESS, replicas=2, tasks=(*WORDPRESS.tasks, pending))
-    rows = verify.evaluate(EXPECTED, facts(wordpress=wordpress), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(wordpress=wordpress), HTTP_OK)
     assert failed(rows) == {
         ("converged", "wordpress"): "1/2 replicas running; slot 2 on no node yet: pending "
         "(no suitable node (host-mode port already in use on 1 node))"
@@ -286,7 +315,7 @@ def test_exited_task_without_replacement_names_the_last_failure() -> None:
         "n1", state="failed", desired="shutdown", error="task: non-zero exit (1)", timestamp="2026-01-01T00:00:02Z"
     )
     older = task("n1", state="failed", desired="shutdown", error="older", timestamp="2026-01-01T00:00:01Z")
-    rows = verify.evaluate(EXPECTED, facts(wordpress=replace(WORDPRESS, tasks=(older, gone))), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(wordpress=replace(WORDPRESS, tasks=(older, gone))), HTTP_OK)
     assert failed(rows)["converged", "wordpress"] == "0/1 replicas running; last task failed: task: non-zero exit (1)"
 
 
@@ -318,7 +347,7 @@ def test_exited_task_without_replacement_names_the_last_failure() -> None:
 def test_stopped_task_fails_converged_with_its_state_and_exit(
     ended: TaskFacts, current: tuple[TaskFacts, ...], detail: str
 ) -> None:
-    rows = verify.evaluate(EXPECTED, facts(wordpress=replace(WORDPRESS, tasks=(ended, *current))), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(wordpress=replace(WORDPRESS, tasks=(ended, *current))), HTTP_OK)
     assert failed(rows)["converged", "wordpress"] == detail
     # Nothing runs: the health row fails alongside, with the same last task.
     assert set(failed(rows)) == {("converged", "wordpress"), ("healthy", "wordpress")}
@@ -327,7 +356,7 @@ def test_stopped_task_fails_converged_with_its_state_and_exit(
 
 def test_tasks_on_a_down_node_do_not_count_as_running() -> None:
     down = replace(N2, state="down")
-    rows = verify.evaluate(EXPECTED, facts(nodes=(N1, down, N3)), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(nodes=(N1, down, N3)), HTTP_OK)
     assert failed(rows)["converged", "wordpress"].startswith("0/1 replicas running")
     # The logging daemon only needs the ready labelled nodes; the down one is named, not counted.
     assert rows_by_key(rows)["placement", "logging"].detail == (
@@ -337,14 +366,14 @@ def test_tasks_on_a_down_node_do_not_count_as_running() -> None:
 
 def test_update_in_progress_is_not_converged() -> None:
     paused = replace(MYSQL, update_state="paused", update_message="update paused due to failure")
-    rows = verify.evaluate(EXPECTED, facts(mysql=paused), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(mysql=paused), HTTP_OK)
     assert failed(rows) == {("converged", "mysql"): "update paused: update paused due to failure"}
 
 
 def test_global_service_desired_count_follows_its_constraints_and_node_availability() -> None:
     drained = replace(N2, availability="drain")
     logging = replace(LOGGING, tasks=(task("n1", slot=None),))
-    rows = verify.evaluate(EXPECTED, facts(logging=logging, nodes=(N1, drained, N3)), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(logging=logging, nodes=(N1, drained, N3)), HTTP_OK)
     assert rows_by_key(rows)["converged", "logging"].detail == "1/1 eligible node(s) running a task"
     assert failed(rows) == {}
 
@@ -354,7 +383,7 @@ def test_task_waiting_for_its_health_check_fails_healthy() -> None:
     earlier = task(
         "n1", state="failed", desired="shutdown", error="task: non-zero exit (137): dockerexec: unhealthy container"
     )
-    rows = verify.evaluate(EXPECTED, facts(mysql=replace(MYSQL, tasks=(earlier, starting))), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(mysql=replace(MYSQL, tasks=(earlier, starting))), HTTP_OK)
     assert failed(rows) == {
         ("converged", "mysql"): "0/1 replicas running; slot 1 on node1: starting; "
         "last task failed: task: non-zero exit (137): dockerexec: unhealthy container",
@@ -368,7 +397,7 @@ def test_no_started_task_fails_healthy_with_the_last_failure() -> None:
         "n1", state="failed", desired="shutdown", error="task: non-zero exit (137): dockerexec: unhealthy container"
     )
     pending = task("", state="pending", slot=1)
-    rows = verify.evaluate(EXPECTED, facts(mysql=replace(MYSQL, tasks=(earlier, pending))), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(mysql=replace(MYSQL, tasks=(earlier, pending))), HTTP_OK)
     assert failed(rows)["healthy", "mysql"] == (
         "no task running; last task failed: task: non-zero exit (137): dockerexec: unhealthy container; "
         "1 earlier task(s) failed their health check"
@@ -377,13 +406,13 @@ def test_no_started_task_fails_healthy_with_the_last_failure() -> None:
 
 def test_local_container_reporting_unhealthy_fails_healthy() -> None:
     sick = replace(MYSQL.tasks[0], container_health="unhealthy")
-    rows = verify.evaluate(EXPECTED, facts(mysql=replace(MYSQL, tasks=(sick,))), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(mysql=replace(MYSQL, tasks=(sick,))), HTTP_OK)
     assert failed(rows) == {("healthy", "mysql"): "container unhealthy: slot 1 on node1: running"}
 
 
 def test_earlier_health_failures_are_noted_on_a_healthy_service() -> None:
     earlier = task("n1", state="failed", desired="shutdown", error="dockerexec: unhealthy container", slot=1)
-    rows = verify.evaluate(EXPECTED, facts(mysql=replace(MYSQL, tasks=(earlier, *MYSQL.tasks))), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(mysql=replace(MYSQL, tasks=(earlier, *MYSQL.tasks))), HTTP_OK)
     assert rows_by_key(rows)["healthy", "mysql"].detail == (
         "health check passed on 1 running task(s) (1 earlier task(s) failed their health check)"
     )
@@ -392,10 +421,10 @@ def test_earlier_health_failures_are_noted_on_a_healthy_service() -> None:
 
 def test_service_without_health_check_has_no_healthy_row_and_zero_replicas_pass() -> None:
     wordpress = replace(WORDPRESS, has_healthcheck=False)
-    rows = verify.evaluate(EXPECTED, facts(wordpress=wordpress), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(wordpress=wordpress), HTTP_OK)
     assert ("healthy", "wordpress") not in rows_by_key(rows)
     mysql = replace(MYSQL, replicas=0, tasks=())
-    rows = verify.evaluate(EXPECTED, facts(mysql=mysql), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(mysql=mysql), HTTP_OK)
     by_key = rows_by_key(rows)
     assert (by_key["converged", "mysql"].detail, by_key["healthy", "mysql"].detail) == (
         "0/0 replicas running",
@@ -445,12 +474,12 @@ def test_service_without_health_check_has_no_healthy_row_and_zero_replicas_pass(
     ],
 )
 def test_logging_placement_failures(logging: ServiceFacts, nodes: Sequence[NodeFacts], detail: str) -> None:
-    rows = verify.evaluate(EXPECTED, facts(logging=logging, nodes=nodes), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(logging=logging, nodes=nodes), HTTP_OK)
     assert rows_by_key(rows)["placement", "logging"] == Row("placement", "logging logging-logspout-1", "FAIL", detail)
 
 
 def test_env_label_matches_case_insensitively_like_swarm_constraints() -> None:
-    rows = verify.evaluate(replace(EXPECTED, env_label="TEST"), facts(), HTTP_OK)
+    rows = evaluate(expected_with(envLabel="TEST"), facts(), HTTP_OK)
     assert failed(rows) == {}
 
 
@@ -470,29 +499,29 @@ def test_env_label_matches_case_insensitively_like_swarm_constraints() -> None:
     ],
 )
 def test_constraint_matching(constraint: str, matches: bool) -> None:
-    assert verify.constraint_matches(constraint, N1) is matches
+    assert constraint_matches(constraint, N1) is matches
 
 
 def test_mysql_publishing_a_port_fails() -> None:
     mysql = replace(MYSQL, endpoint_mode="vip", ports=(PortFacts(3306, 3306, "tcp", "ingress"),))
-    rows = verify.evaluate(EXPECTED, facts(mysql=mysql), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(mysql=mysql), HTTP_OK)
     assert failed(rows) == {("ports", "mysql"): "publishes 3306->3306/tcp (ingress)"}
 
 
 def test_wordpress_port_must_match_the_url_and_publish_mode() -> None:
     ingress = replace(WORDPRESS, ports=(PortFacts(80, 30080, "tcp", "ingress"),))
-    assert failed(verify.evaluate(EXPECTED, facts(wordpress=ingress), HTTP_OK)) == {
+    assert failed(evaluate(EXPECTED, facts(wordpress=ingress), HTTP_OK)) == {
         ("published", "wordpress"): "30080->80/tcp (ingress), expected host mode"
     }
     elsewhere = replace(WORDPRESS, ports=(PortFacts(80, 30081, "tcp", "host"),))
-    assert failed(verify.evaluate(EXPECTED, facts(wordpress=elsewhere), HTTP_OK)) == {
+    assert failed(evaluate(EXPECTED, facts(wordpress=elsewhere), HTTP_OK)) == {
         (
             "published",
             "wordpress",
         ): "port 30080 of http://localhost:30080/ is not published (publishes 30081->80/tcp (host))"
     }
-    https = replace(EXPECTED, url="https://example.test/")
-    assert failed(verify.evaluate(https, facts(), replace(HTTP_OK, url=https.url))) == {
+    https = expected_with(url="https://example.test/")
+    assert failed(evaluate(https, facts(), replace(HTTP_OK, url=https.deployed.url))) == {
         (
             "published",
             "wordpress",
@@ -506,7 +535,7 @@ def test_secret_problems_are_each_named() -> None:
         secrets=(SecretRef("db-root-password-1", ""),),
         tasks=(task("n1", secret_names=("db-root-password-1",)),),
     )
-    rows = verify.evaluate(EXPECTED, facts(mysql=mysql), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(mysql=mysql), HTTP_OK)
     assert failed(rows) == {
         ("secrets", "mysql"): "db-root-password-1: attached without a target file; "
         "db-user-password-1: not attached to the service; "
@@ -517,7 +546,7 @@ def test_secret_problems_are_each_named() -> None:
         "secret, /run/secrets/mysql-user-password has no secret mounted",
     }
     # Attached in the spec but a running task predates it; and the secret object is gone.
-    rows = verify.evaluate(
+    rows = evaluate(
         EXPECTED,
         facts(wordpress=replace(WORDPRESS, tasks=(task("n2"),)), secret_names=frozenset({"db-root-password-1"})),
         HTTP_OK,
@@ -615,7 +644,7 @@ def test_secret_problems_are_each_named() -> None:
 def test_secret_files_must_be_mounted_where_the_env_says_and_share_the_password(
     mysql: ServiceFacts, wordpress: ServiceFacts, detail: dict[tuple[str, str], str]
 ) -> None:
-    rows = verify.evaluate(EXPECTED, facts(mysql=mysql, wordpress=wordpress), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(mysql=mysql, wordpress=wordpress), HTTP_OK)
     assert failed(rows) == detail
 
 
@@ -634,7 +663,7 @@ def test_secret_targets_are_normalised_and_other_file_variables_ignored() -> Non
         },
     )
     wordpress = replace(WORDPRESS, secrets=(replace(WORDPRESS_USER_SECRET, id=""),))  # ids unknown: names compared
-    rows = verify.evaluate(EXPECTED, facts(mysql=mysql, wordpress=wordpress), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(mysql=mysql, wordpress=wordpress), HTTP_OK)
     assert failed(rows) == {}
     assert rows_by_key(rows)["secrets", "mysql"].detail == (
         "db-root-password-1 -> /run/secrets/mysql-root-password (MYSQL_ROOT_PASSWORD_FILE); "
@@ -650,8 +679,8 @@ def test_secret_targets_are_normalised_and_other_file_variables_ignored() -> Non
         (HttpResult("http://x/", None, "timed out", 3, 15.0), "FAIL", "timed out (3 attempt(s), 15.0s)"),
     ],
 )
-def test_http_row(result: HttpResult, status: verify.Status, detail: str) -> None:
-    assert verify.check_http(result) == Row("http", "http://x/", status, detail)
+def test_http_row(result: HttpResult, status: Status, detail: str) -> None:
+    assert check_http(result) == Row("http", "http://x/", status, detail)
 
 
 # --------------------------------------------------------------------------- HTTP probe
@@ -686,7 +715,7 @@ def http_server() -> Iterator[tuple[str, type[_Handler]]]:
 def test_probe_does_not_follow_redirects(http_server: tuple[str, type[_Handler]]) -> None:
     url, handler = http_server
     handler.statuses = [302]
-    result = verify.probe_http(url, attempts=3, sleep=lambda _: None)
+    result = probe_http(url, attempts=3, sleep=lambda _: None)
     assert (result.status, result.error, result.attempts) == (302, None, 1)
 
 
@@ -694,17 +723,17 @@ def test_probe_retries_server_errors_then_stops(http_server: tuple[str, type[_Ha
     url, handler = http_server
     handler.statuses = [503, 500, 200]
     slept: list[float] = []
-    assert verify.probe_http(url, attempts=5, delay=1.5, sleep=slept.append).status == 200
+    assert probe_http(url, attempts=5, delay=1.5, sleep=slept.append).status == 200
     assert slept == [1.5, 1.5]
     handler.statuses = [503] * 3
-    result = verify.probe_http(url, attempts=3, delay=0, sleep=slept.append)
+    result = probe_http(url, attempts=3, delay=0, sleep=slept.append)
     assert (result.status, result.attempts) == (503, 3)
 
 
 def test_probe_gives_up_after_bounded_attempts_on_a_closed_port() -> None:
     slept: list[float] = []
     # Port 9 (discard) on loopback: nothing listens there, so the connection is refused at once.
-    result = verify.probe_http("http://127.0.0.1:9/", attempts=3, delay=2, sleep=slept.append)
+    result = probe_http("http://127.0.0.1:9/", attempts=3, delay=2, sleep=slept.append)
     assert (result.status, result.attempts, slept) == (None, 3, [2, 2])
     assert "refused" in (result.error or "").lower()
 
@@ -714,18 +743,18 @@ def test_probe_gives_up_after_bounded_attempts_on_a_closed_port() -> None:
 
 def test_table_has_aligned_columns_and_a_summary() -> None:
     rows = [Row("service", "mysql db", "PASS", "ok"), Row("http", "http://localhost:30080/", "FAIL", "HTTP 502")]
-    assert verify.render_table(rows).splitlines() == [
+    assert render_table(rows).splitlines() == [
         "CHECK    TARGET                   STATUS  DETAIL",
         "service  mysql db                 PASS    ok",
         "http     http://localhost:30080/  FAIL    HTTP 502",
         "1 of 2 checks FAILED",
     ]
-    assert verify.render_table(rows[:1]).splitlines()[-1] == "all 1 checks passed"
+    assert render_table(rows[:1]).splitlines()[-1] == "all 1 checks passed"
 
 
 def test_json_output_lists_rows_and_overall_result() -> None:
     rows = [Row("service", "mysql db", "PASS", "ok")]
-    assert json.loads(verify.render_json(rows)) == {
+    assert json.loads(render_json(rows)) == {
         "ok": True,
         "rows": [{"check": "service", "target": "mysql db", "status": "PASS", "detail": "ok"}],
     }
@@ -735,7 +764,7 @@ def test_json_output_lists_rows_and_overall_result() -> None:
 
 
 def test_arguments() -> None:
-    args = verify.parse_args(["--stack", "dev", "--docker-host", "ssh://deploy@m", "--json", "--http-attempts", "2"])
+    args = cli.parse_args(["--stack", "dev", "--docker-host", "ssh://deploy@m", "--json", "--http-attempts", "2"])
     assert (args.stack, args.outputs, args.docker_host, args.json, args.http_attempts) == (
         "dev",
         None,
@@ -743,7 +772,7 @@ def test_arguments() -> None:
         True,
         2,
     )
-    args = verify.parse_args(["--outputs", "-"])
+    args = cli.parse_args(["--outputs", "-"])
     assert (args.outputs, args.json, args.http_timeout, args.http_attempts, args.http_delay) == (
         "-",
         False,
@@ -764,7 +793,7 @@ def test_arguments() -> None:
 )
 def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
-        verify.parse_args(argv)
+        cli.parse_args(argv)
     assert info.value.code == 2
     assert "usage: python -m swarmops.verify" in capsys.readouterr().err
 
@@ -777,22 +806,26 @@ class _FakeClient:
 @pytest.fixture
 def fake_swarm(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Replaces the Docker and HTTP I/O of main() with canned facts."""
-    state: dict[str, Any] = {"facts": facts(), "http": HTTP_OK, "hosts": [], "ssh_opts": []}
+    state: dict[str, Any] = {"facts": facts(), "http": HTTP_OK, "hosts": [], "ssh_opts": [], "detailed": []}
 
-    def client(host: str | None, ssh_opts: Sequence[str] = ()) -> _FakeClient:
+    def client(host: str | None, ssh_opts: Sequence[str] = (), **_kw: int) -> _FakeClient:
         state["hosts"].append(host)
         state["ssh_opts"].append(tuple(ssh_opts))
         return _FakeClient()
 
-    monkeypatch.setattr(verify, "docker_client", client)
-    monkeypatch.setattr(verify, "gather_facts", lambda _client, _expected: state["facts"])
-    monkeypatch.setattr(verify, "probe_http", lambda url, **_kw: replace(state["http"], url=url))
+    def gather(_client: _FakeClient, _docker_host: str, *, detailed: Sequence[str] = ()) -> SwarmFacts:
+        state["detailed"].append(tuple(detailed))
+        return state["facts"]
+
+    monkeypatch.setattr(cli, "reachable_client", client)
+    monkeypatch.setattr(cli, "gather_facts", gather)
+    monkeypatch.setattr(cli, "probe_http", lambda url, **_kw: replace(state["http"], url=url))
     return state
 
 
 def run_main(argv: list[str], stdin: str = "") -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
-    code = verify.main(argv, stdout=out, stderr=err, stdin=io.StringIO(stdin))
+    code = cli.main(argv, stdout=out, stderr=err, stdin=io.StringIO(stdin))
     return code, out.getvalue(), err.getvalue()
 
 
@@ -803,6 +836,8 @@ def test_main_passes_with_exit_0(fake_swarm: dict[str, Any], tmp_path: Path) -> 
     assert (code, err) == (0, "")
     assert out.splitlines()[-1] == "all 15 checks passed"
     assert fake_swarm["hosts"] == ["ssh://deploy@m"]
+    # The tasks of exactly the stack's three services are read.
+    assert fake_swarm["detailed"] == [("logging-logspout-1", "db-mysql-1", "site-wordpress-1")]
 
 
 def test_main_fails_with_exit_1_and_json_from_stdin(fake_swarm: dict[str, Any]) -> None:
@@ -826,10 +861,10 @@ def test_main_reads_the_stack_through_pulumi(fake_swarm: dict[str, Any], monkeyp
             return subprocess.CompletedProcess(args, 0, '["-o", "ProxyJump=bastion"]\n', "")
         return subprocess.CompletedProcess(args, 0, json.dumps(OUTPUTS), "")
 
-    wrong_stack = replace(MYSQL, labels=labels("mysql") | {verify.STACK_LABEL: "prod"})
+    wrong_stack = replace(MYSQL, labels=labels("mysql") | {STACK_LABEL: "prod"})
     fake_swarm["facts"] = facts(mysql=wrong_stack)
     out, err = io.StringIO(), io.StringIO()
-    code = verify.main(["--stack", "dev", "--json"], stdout=out, stderr=err, run=run)
+    code = cli.main(["--stack", "dev", "--json"], stdout=out, stderr=err, run=run)
     rows = json.loads(out.getvalue())["rows"]
     # --stack also names the stack each service must be labelled with.
     assert (code, [r["detail"] for r in rows if r["status"] == "FAIL"]) == (
@@ -851,9 +886,9 @@ def test_a_stack_with_malformed_ssh_options_cannot_be_verified() -> None:
     def run(args: Sequence[str]) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess(args, 0, "-o ProxyJump=bastion\n", "")
 
-    with pytest.raises(verify.VerifyError, match="dockerSshOpts of stack prod is not a JSON list"):
-        verify.stack_ssh_opts("prod", run)
-    assert verify.stack_ssh_opts("prod", lambda a: subprocess.CompletedProcess(a, 1, "", "not set")) == ()
+    with pytest.raises(VerifyError, match="dockerSshOpts of stack prod is not a JSON list"):
+        stack_ssh_opts("prod", run)
+    assert stack_ssh_opts("prod", lambda a: subprocess.CompletedProcess(a, 1, "", "not set")) == ()
 
 
 def test_docker_host_precedence_with_a_stack(fake_swarm: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -866,7 +901,7 @@ def test_docker_host_precedence_with_a_stack(fake_swarm: dict[str, Any], monkeyp
 
     def hosts_for(argv: list[str]) -> list[str | None]:
         fake_swarm["hosts"] = []
-        verify.main(argv, stdout=io.StringIO(), stderr=io.StringIO(), run=run)
+        cli.main(argv, stdout=io.StringIO(), stderr=io.StringIO(), run=run)
         return fake_swarm["hosts"]
 
     monkeypatch.setenv("DOCKER_HOST", "ssh://deploy@from-env")
@@ -874,7 +909,7 @@ def test_docker_host_precedence_with_a_stack(fake_swarm: dict[str, Any], monkeyp
     assert hosts_for(["--stack", "dev"]) == [None]  # DOCKER_HOST is then used as is
     monkeypatch.delenv("DOCKER_HOST")
     assert hosts_for(["--stack", "dev"]) == ["ssh://deploy@from-config"]
-    assert verify.stack_docker_host("dev", lambda a: subprocess.CompletedProcess(a, 1, "", "no stack")) is None
+    assert stack_docker_host("dev", lambda a: subprocess.CompletedProcess(a, 1, "", "no stack")) is None
 
 
 def test_main_exits_2_when_it_cannot_verify(fake_swarm: dict[str, Any]) -> None:
@@ -888,20 +923,32 @@ def test_main_exits_2_when_it_cannot_verify(fake_swarm: dict[str, Any]) -> None:
 
 
 def test_unreachable_docker_host_is_an_error_not_a_crash(tmp_path: Path) -> None:
-    with pytest.raises(verify.VerifyError, match="cannot reach Docker at unix://"):
-        verify.docker_client(f"unix://{tmp_path}/no-such.sock", timeout=2)
+    socket = f"unix://{tmp_path}/no-such.sock"
+    code, out, err = run_main(["--outputs", "-", "--docker-host", socket], stdin=json.dumps(OUTPUTS))
+    assert (code, out) == (EXIT_ERROR, "")
+    assert err.startswith(f"verify: cannot reach the Docker host {socket}: ")
 
 
-# --------------------------------------------------------------------------- raw API -> facts
+@pytest.mark.parametrize(("swarm_state", "is_manager"), [("inactive", False), ("active", False)])
+def test_a_docker_host_that_is_no_swarm_manager_cannot_be_verified(
+    fake_swarm: dict[str, Any], swarm_state: str, is_manager: bool
+) -> None:
+    fake_swarm["facts"] = SwarmFacts(docker_host="ssh://deploy@m", swarm_state=swarm_state, is_manager=is_manager)
+    code, out, err = run_main(["--outputs", "-"], stdin=json.dumps(OUTPUTS))
+    assert (code, out) == (EXIT_ERROR, "")
+    assert err == "verify: the Docker host is not a swarm manager; point --docker-host at a manager\n"
+
+
+# --------------------------------------------------------------------------- raw API -> facts (swarmlib.facts)
 
 
 def test_facts_from_raw_api_objects() -> None:
-    service = verify.service_facts(
+    service = service_facts(
         {
             "ID": "s1",
             "Spec": {
                 "Name": "db-mysql-1",
-                "Labels": {verify.ROLE_LABEL: "mysql"},
+                "Labels": {ROLE_LABEL: "mysql"},
                 "Mode": {"Replicated": {"Replicas": 1}},
                 "TaskTemplate": {
                     "ContainerSpec": {
@@ -921,7 +968,7 @@ def test_facts_from_raw_api_objects() -> None:
     assert service == ServiceFacts(
         id="s1",
         name="db-mysql-1",
-        labels={verify.ROLE_LABEL: "mysql"},
+        labels={ROLE_LABEL: "mysql"},
         mode="replicated",
         replicas=1,
         constraints=("node.labels.env==test",),
@@ -933,7 +980,7 @@ def test_facts_from_raw_api_objects() -> None:
         update_state="completed",
         update_message="update completed",
     )
-    published = verify.service_facts(
+    published = service_facts(
         {
             "Spec": {"Mode": {"Global": {}}, "TaskTemplate": {"ContainerSpec": {"Healthcheck": {"Test": ["NONE"]}}}},
             "Endpoint": {
@@ -947,7 +994,7 @@ def test_facts_from_raw_api_objects() -> None:
         False,  # HEALTHCHECK NONE switches the image's check off
         (PortFacts(80, 30080, "tcp", "host"),),
     )
-    node = verify.node_facts(
+    node = node_facts(
         {
             "ID": "n1",
             "Spec": {"Role": "manager", "Availability": "active", "Labels": {"env": "test"}},
@@ -964,15 +1011,15 @@ def test_facts_from_raw_api_objects() -> None:
         "Status": {"State": "starting", "Message": "starting", "Timestamp": "2026-01-01T00:00:00Z"},
         "Spec": {"ContainerSpec": {"Secrets": [{"SecretName": "db-root"}]}},
     }
-    assert verify.task_facts(raw_task) == TaskFacts(
+    assert task_facts(raw_task) == TaskFacts(
         "t1", "n1", "running", "starting", "", "starting", "2026-01-01T00:00:00Z", 1, ("db-root",), None
     )
     # An exit code only once the container has ended: the API says 0 for a running one too.
     running = {**raw_task, "Status": {"State": "running", "ContainerStatus": {"ContainerID": "c1", "ExitCode": 0}}}
-    assert verify.task_facts(running).exit_code is None
+    assert task_facts(running).exit_code is None
     ended = {
         **raw_task,
         "DesiredState": "shutdown",
         "Status": {"State": "failed", "Err": "task: non-zero exit (137)", "ContainerStatus": {"ExitCode": 137}},
     }
-    assert (verify.task_facts(ended).state, verify.task_facts(ended).exit_code) == ("failed", 137)
+    assert (task_facts(ended).state, task_facts(ended).exit_code) == ("failed", 137)

@@ -24,44 +24,68 @@ from components.mysql import (
     mysql_network_args,
     mysql_service_args,
 )
-from components.names import ENCRYPTED_LABEL, WORDPRESS_KEYS, wordpress_key_file
-from components.settings import StackSettings, parse_settings
-from components.swarm import PASSWORD_SPECIALS, SecretMount, password_keepers, provider_duration, secret_data
+from components.specs import (
+    PASSWORD_SPECIALS,
+    ROOT,
+    WWW_DATA,
+    Limits,
+    SecretMount,
+    password_keepers,
+    provider_duration,
+    secret_data,
+)
 from components.wordpress import CONTENT_DIR, WordPressSiteArgs, site_url, update_order, wordpress_service_args
-from tests.support import stack_config
+from stackconfig.names import ENCRYPTED_LABEL, WORDPRESS_KEYS, wordpress_key_file
 
-DEV: StackSettings = parse_settings(stack_config("dev"))
-PROD: StackSettings = parse_settings(stack_config("prod"))
+ENV = ["node.labels.env==test"]
+KEY_MOUNTS = {key: SecretMount(f"{key}-id", f"{key}-name", wordpress_key_file(key), WWW_DATA) for key in WORDPRESS_KEYS}
+ROOT_MOUNT = SecretMount("root-id", "root-name", "mysql-root-password", ROOT)
+USER_MOUNT = SecretMount("user-id", "user-name", "mysql-user-password", ROOT)
 
-KEY_MOUNTS = {key: SecretMount(f"{key}-id", f"{key}-name", wordpress_key_file(key)) for key in WORDPRESS_KEYS}
-ROOT_MOUNT = SecretMount("root-id", "root-name", "mysql-root-password")
-USER_MOUNT = SecretMount("user-id", "user-name", "mysql-user-password")
+LOGGING = LoggingDaemonArgs(image="logspout:v3", placement_constraints=ENV, route=None, limits=Limits(0.1, 64))
+MYSQL = MySqlWithSecretsArgs(
+    image="mysql:8.4.3",
+    placement_constraints=ENV,
+    database="wordpress",
+    user="wordpress",
+    data_node=None,
+    root_password_generation=1,
+    user_password_generation=1,
+    encrypt_network=True,
+    limits=Limits(1, 1024),
+)
+CONNECTION = DatabaseConnection(
+    host=MYSQL_ALIAS,
+    port=3306,
+    database="wordpress",
+    user="wordpress",
+    network_id="net-id",
+    password_secret_id=USER_MOUNT.secret_id,
+    password_secret_name=USER_MOUNT.secret_name,
+)
+WORDPRESS = WordPressSiteArgs(
+    image="wordpress:6.6.2-php8.2-apache",
+    placement_constraints=ENV,
+    database=CONNECTION,
+    replicas=1,
+    port=30080,
+    publish_mode="host",
+    public_host="localhost",
+    keys_generation=1,
+    limits=Limits(1, 384),
+)
 
 
-def logging_spec(settings: StackSettings = DEV) -> docker.ServiceArgs:
-    return logging_service_args(LoggingDaemonArgs(settings.placement_constraint, settings.logging))
+def logging_spec(args: LoggingDaemonArgs = LOGGING) -> docker.ServiceArgs:
+    return logging_service_args(args)
 
 
-def mysql_spec(settings: StackSettings = DEV) -> docker.ServiceArgs:
-    args = MySqlWithSecretsArgs(settings.placement_constraint, settings.mysql)
+def mysql_spec(args: MySqlWithSecretsArgs = MYSQL) -> docker.ServiceArgs:
     return mysql_service_args(args, "net-id", "data-volume", ROOT_MOUNT, USER_MOUNT)
 
 
-def wordpress_spec(settings: StackSettings = DEV) -> docker.ServiceArgs:
-    connection = DatabaseConnection(
-        host=MYSQL_ALIAS,
-        port=3306,
-        database=settings.mysql.database,
-        user=settings.mysql.user,
-        network_id="net-id",
-        password_secret_id=USER_MOUNT.secret_id,
-        password_secret_name=USER_MOUNT.secret_name,
-    )
-    return wordpress_service_args(
-        WordPressSiteArgs(settings.placement_constraint, settings.wordpress, connection),
-        "content-volume",
-        keys=KEY_MOUNTS,
-    )
+def wordpress_spec(args: WordPressSiteArgs = WORDPRESS) -> docker.ServiceArgs:
+    return wordpress_service_args(args, "content-volume", keys=KEY_MOUNTS)
 
 
 def container(spec: docker.ServiceArgs) -> docker.ServiceTaskSpecContainerSpecArgs:
@@ -98,8 +122,9 @@ def test_logging_daemon_api_listens_on_the_loopback_only() -> None:
 
 
 def test_logging_route_is_the_container_argument_when_configured() -> None:
-    assert container(logging_spec(DEV)).args is None
-    assert container(logging_spec(PROD)).args == ["syslog+tls://logs.example.com:6514"]
+    assert container(logging_spec()).args is None
+    routed = dataclasses.replace(LOGGING, route="syslog+tls://logs.example.com:6514")
+    assert container(logging_spec(routed)).args == ["syslog+tls://logs.example.com:6514"]
 
 
 def test_logging_daemon_is_small_and_restarts() -> None:
@@ -128,10 +153,13 @@ def test_mysql_file_variables_point_at_the_mounted_secrets() -> None:
     assert mounts == {"root-id": env["MYSQL_ROOT_PASSWORD_FILE"], "user-id": env["MYSQL_PASSWORD_FILE"]}
 
 
-def test_mysql_secret_files_are_readable_by_the_image_user() -> None:
-    # The entrypoint drops to the mysql user before it reads the _FILE variables.
+def test_secret_files_are_readable_by_the_one_user_that_reads_them() -> None:
+    # MySQL's entrypoint reads its _FILE variables as root, before it re-executes itself as mysql;
+    # WordPress reads its files as www-data (33 in the Debian images) on every request.
     for secret in container(mysql_spec()).secrets:
-        assert (secret.file_uid, secret.file_gid, secret.file_mode) == ("0", "0", 0o444)
+        assert (secret.file_uid, secret.file_gid, secret.file_mode) == ("0", "0", 0o400)
+    for secret in container(wordpress_spec()).secrets:
+        assert (secret.file_uid, secret.file_gid, secret.file_mode) == ("33", "33", 0o400)
 
 
 def test_mysql_is_one_replica_on_the_private_network_under_its_alias_with_no_published_port() -> None:
@@ -148,9 +176,9 @@ def test_mysql_data_lives_in_the_named_volume() -> None:
 
 
 def test_mysql_stays_on_the_data_node_when_one_is_configured() -> None:
-    assert mysql_constraints(DEV.placement_constraint, DEV.mysql) == ["node.labels.env==test"]
-    assert mysql_constraints(PROD.placement_constraint, PROD.mysql) == [
-        "node.labels.env==prod",
+    assert mysql_constraints(MYSQL) == ["node.labels.env==test"]
+    assert mysql_constraints(dataclasses.replace(MYSQL, data_node="swarm-db-1")) == [
+        "node.labels.env==test",
         "node.hostname==swarm-db-1",
     ]
 
@@ -248,19 +276,23 @@ def test_wordpress_joins_the_database_network_without_an_alias() -> None:
     assert (network.id, network.aliases) == ("net-id", None)
 
 
-@pytest.mark.parametrize(("settings", "port", "mode"), [(DEV, 30080, "host"), (PROD, 30000, "ingress")])
-def test_wordpress_publishes_the_configured_port(settings: StackSettings, port: int, mode: str) -> None:
-    spec = wordpress_spec(settings)
-    (published,) = spec.endpoint_spec.ports
+INGRESS = dataclasses.replace(
+    WORDPRESS, port=30000, publish_mode="ingress", public_host="swarm-manager", replicas=2, limits=Limits(1, 512)
+)
+
+
+@pytest.mark.parametrize(
+    ("args", "url"), [(WORDPRESS, "http://localhost:30080/"), (INGRESS, "http://swarm-manager:30000/")]
+)
+def test_wordpress_publishes_the_configured_port(args: WordPressSiteArgs, url: str) -> None:
+    (published,) = wordpress_spec(args).endpoint_spec.ports
     assert (published.target_port, published.published_port, published.publish_mode, published.protocol) == (
         80,
-        port,
-        mode,
+        args.port,
+        args.publish_mode,
         "tcp",
     )
-    assert (
-        site_url(settings.wordpress) == {30080: "http://localhost:30080/", 30000: "http://swarm-manager:30000/"}[port]
-    )
+    assert site_url(args) == url
 
 
 def test_wordpress_content_is_in_a_volume() -> None:
@@ -276,29 +308,29 @@ def test_wordpress_health_check_is_http_with_curl_and_outlasts_mysql_init() -> N
 
 
 def test_wordpress_rolls_back_a_failed_update_and_up_waits_for_healthy_tasks() -> None:
-    spec = wordpress_spec(PROD)
+    spec = wordpress_spec(INGRESS)
     update = spec.update_config
     assert (update.order, update.failure_action, update.monitor) == ("start-first", "rollback", "30s")
-    assert spec.converge_config.timeout == "10m"
-    assert spec.mode.replicated.replicas == PROD.wordpress.replicas
+    assert (spec.converge_config.delay, spec.converge_config.timeout) == ("5s", "10m")
+    assert spec.mode.replicated.replicas == 2
 
 
 def test_host_mode_updates_stop_first_because_the_old_task_holds_the_port() -> None:
-    assert update_order(DEV.wordpress) == "stop-first"
-    assert update_order(dataclasses.replace(DEV.wordpress, publish_mode="ingress")) == "start-first"
-    assert wordpress_spec(DEV).update_config.order == "stop-first"
+    assert update_order(WORDPRESS) == "stop-first"
+    assert update_order(INGRESS) == "start-first"
+    assert wordpress_spec(WORDPRESS).update_config.order == "stop-first"
 
 
 @pytest.mark.parametrize("build", [logging_spec, mysql_spec, wordpress_spec])
 def test_every_service_has_exactly_one_mode_and_the_env_constraint(build: object) -> None:
-    spec: docker.ServiceArgs = build(PROD)
+    spec: docker.ServiceArgs = build()
     assert (spec.mode.global_ is True) != (spec.mode.replicated is not None)
-    assert spec.task_spec.placement.constraints[0] == "node.labels.env==prod"
+    assert spec.task_spec.placement.constraints[0] == "node.labels.env==test"
     assert container(spec).healthcheck is not None
     assert spec.task_spec.resources.limits.memory_bytes
 
 
 def test_host_mode_runs_at_most_one_wordpress_task_per_node() -> None:
     # Two tasks on one node would both bind the host port; the second could never start.
-    assert wordpress_spec(DEV).task_spec.placement.max_replicas == 1
-    assert wordpress_spec(PROD).task_spec.placement.max_replicas is None
+    assert wordpress_spec(WORDPRESS).task_spec.placement.max_replicas == 1
+    assert wordpress_spec(INGRESS).task_spec.placement.max_replicas is None
