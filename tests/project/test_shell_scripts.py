@@ -1,5 +1,5 @@
-"""Every shell script of the project passes shellcheck: the scripts, the toolchain build and the
-stand-in images' scripts (they run as /bin/sh inside busybox)."""
+"""Every shell script of the project passes shellcheck: the scripts, the toolchain build, the lab
+images' entrypoints and the stand-in images' scripts (they run as /bin/sh inside busybox)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ SCRIPTS = sorted(
     [
         *(ROOT / "scripts").iterdir(),
         *(ROOT / "tools").glob("*.sh"),
+        *(ROOT / "swarmops" / "lab_images").glob("*/*.sh"),
         *(p for p in STANDINS.iterdir() if p.suffix != ".py"),
     ]
 )
