@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from stackconfig.names import STACK_LABEL  # noqa: E402
-from tests.engine import harness, standins  # noqa: E402
+from tests.engine import harness, standins, swarm_tasks  # noqa: E402
 from tests.engine.pulumi_cli import VENV, Project, Stack, toolchain_env  # noqa: E402
 from tests.engine.test_pulumi_real import stack_config  # noqa: E402
 
@@ -130,8 +130,8 @@ def pulumi_rounds(project: Project, client: docker.DockerClient, images: dict[st
 
 def stack_deploy_rounds(client: docker.DockerClient, images: dict[str, str], rounds: int) -> dict[str, Any]:
     label = f"bench-{harness.SESSION_ID}"
-    node = harness.local_node_id(client)
-    harness.set_node_labels(client, node, {"env": label})
+    node = swarm_tasks.local_node_id(client)
+    swarm_tasks.set_node_labels(client, node, {"env": label})
     namespace = "benchcompose"
     deploys: list[float] = []
     floors: list[float] = []
@@ -168,7 +168,7 @@ def stack_deploy_rounds(client: docker.DockerClient, images: dict[str, str], rou
             for name in names.values():
                 harness.wait_for(lambda n=name: _remove_secret(client, n), timeout=60, what=f"secret {name} removed")
     finally:
-        harness.set_node_labels(client, node, {"env": None})
+        swarm_tasks.set_node_labels(client, node, {"env": None})
     return {"deploy": deploys, "floor": floors}
 
 
@@ -195,7 +195,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="wpswarm-bench-") as scratch:
         project = Project(Path(scratch), toolchain)
         empty = empty_program_preview(project, rounds)
-        with harness.shared_node_lock(timeout=600):
+        with swarm_tasks.shared_node_lock(timeout=600):
             ours = pulumi_rounds(project, client, images, rounds)
             theirs = stack_deploy_rounds(client, images, rounds)
     median = statistics.median

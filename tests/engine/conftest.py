@@ -1,4 +1,4 @@
-"""Fixtures for tests against real Docker Engines (see harness.py).
+"""Fixtures for tests against real Docker Engines (harness.py, images.py, swarm_tasks.py, netns.py).
 
 * ``engine``          -- session: DockerClient for the machine's engine (a single-node
                          swarm manager, brought up by scripts/engine-up.sh); skips with
@@ -7,7 +7,7 @@
 * ``engine_resources``-- function: harness.TestResources for ``engine``; label every
                          object with ``.labels``; everything so labelled is removed
                          after the test.
-* ``netns_swarm``     -- session: a started harness.NetnsSwarm (3 nodes, busybox image
+* ``netns_swarm``     -- session: a started netns.NetnsSwarm (3 nodes, busybox image
                          loaded on each); skips with the reason when it cannot be built.
 * ``netns_resources`` -- function: harness.TestResources for ``netns_swarm.client``.
 * ``pulumi_project``  -- session: a pulumi_cli.Project (a copy of the program with its own file
@@ -30,7 +30,7 @@ import docker
 import pytest
 from docker.errors import DockerException
 
-from . import harness, pulumi_cli, registry, standins
+from . import harness, images, netns, pulumi_cli, registry, standins
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -52,10 +52,10 @@ def engine() -> Iterator[docker.DockerClient]:
 @pytest.fixture(scope="session")
 def busybox_image(engine: docker.DockerClient) -> str:
     try:
-        harness.ensure_busybox_image(engine, harness.BUSYBOX_TAG)
+        images.ensure_busybox_image(engine, images.BUSYBOX_TAG)
     except harness.HarnessError as exc:
         _unavailable(f"cannot build the busybox test image: {exc}")
-    return harness.BUSYBOX_TAG
+    return images.BUSYBOX_TAG
 
 
 @pytest.fixture
@@ -66,11 +66,11 @@ def engine_resources(engine: docker.DockerClient) -> Iterator[harness.TestResour
 
 
 @pytest.fixture(scope="session")
-def netns_swarm() -> Iterator[harness.NetnsSwarm]:
-    reason = harness.netns_swarm_unavailable_reason()
+def netns_swarm() -> Iterator[netns.NetnsSwarm]:
+    reason = netns.netns_swarm_unavailable_reason()
     if reason:
         _unavailable(reason)
-    swarm = harness.NetnsSwarm(nodes=3)
+    swarm = netns.NetnsSwarm(nodes=3)
     try:
         swarm.start()  # tears itself down on failure
     except (harness.HarnessError, TimeoutError, DockerException) as exc:
@@ -80,7 +80,7 @@ def netns_swarm() -> Iterator[harness.NetnsSwarm]:
 
 
 @pytest.fixture
-def netns_resources(netns_swarm: harness.NetnsSwarm) -> Iterator[harness.TestResources]:
+def netns_resources(netns_swarm: netns.NetnsSwarm) -> Iterator[harness.TestResources]:
     resources = harness.TestResources(netns_swarm.client)
     yield resources
     resources.cleanup()

@@ -28,7 +28,7 @@ import yaml
 from stackconfig.names import ROLE_LABEL, STACK_LABEL
 from stackconfig.settings import NAMESPACE
 
-from . import harness
+from . import swarm_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = ROOT / ".venv"
@@ -220,7 +220,7 @@ def disposable_stack(project: Project, name: str, engine: docker.DockerClient) -
     """A stack for this machine's swarm, held under the engine tests' shared node lock (the stacks
     label this node); afterwards destroyed, removed, and its retained volumes deleted too. The
     stack is initialised by the first `project.stack(name, config)`."""
-    with harness.shared_node_lock(timeout=600):
+    with swarm_tasks.shared_node_lock(timeout=600):
         stack = Stack(project, name)
         try:
             yield stack

@@ -7,7 +7,7 @@ import urllib.request
 import docker
 from docker.types import EndpointSpec, Healthcheck, SecretReference, ServiceMode
 
-from . import harness
+from . import harness, netns, swarm_tasks
 
 SECOND = 1_000_000_000  # docker API durations are nanoseconds
 
@@ -47,11 +47,11 @@ def test_replicated_service_becomes_healthy(
         init=True,  # PID 1 must forward SIGTERM, else every stop waits out the grace period
         stop_grace_period=1 * SECOND,
     )
-    tasks = harness.wait_running(engine, str(service.id), 2, timeout=60)
+    tasks = swarm_tasks.wait_running(engine, str(service.id), 2, timeout=60)
     for task in tasks:
-        container_id = harness.task_container_id(task)
+        container_id = swarm_tasks.task_container_id(task)
         assert harness.wait_for(
-            lambda cid=container_id: harness.container_health(engine, cid) == "healthy",
+            lambda cid=container_id: swarm_tasks.container_health(engine, cid) == "healthy",
             timeout=30,
             what=f"container {container_id[:12]} healthy",
         )
@@ -73,9 +73,9 @@ def test_secret_mounted_at_absolute_target(
         init=True,
         stop_grace_period=1 * SECOND,
     )
-    (task,) = harness.wait_running(engine, str(service.id), 1)
-    container = engine.containers.get(harness.task_container_id(task))
-    assert harness.exec_output(container, ["cat", "/run/secrets/db-password"]) == (0, value)
+    (task,) = swarm_tasks.wait_running(engine, str(service.id), 1)
+    container = engine.containers.get(swarm_tasks.task_container_id(task))
+    assert swarm_tasks.exec_output(container, ["cat", "/run/secrets/db-password"]) == (0, value)
 
 
 def test_host_mode_published_port_answers_on_localhost(
@@ -91,12 +91,12 @@ def test_host_mode_published_port_answers_on_localhost(
         name=res.name("hostport"),
         labels=res.labels,
         container_labels=res.labels,
-        endpoint_spec=harness.host_port_endpoint(port, 8080),
+        endpoint_spec=swarm_tasks.host_port_endpoint(port, 8080),
         healthcheck=HTTPD_HEALTHCHECK,
         init=True,
         stop_grace_period=1 * SECOND,
     )
-    harness.wait_running(engine, str(service.id), 1)
+    swarm_tasks.wait_running(engine, str(service.id), 1)
 
     def fetch() -> str:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/hello.txt", timeout=3) as resp:
@@ -106,7 +106,7 @@ def test_host_mode_published_port_answers_on_localhost(
     assert harness.wait_for(fetch, timeout=20, what=f"http://127.0.0.1:{port}").startswith("hello-")
 
 
-def test_netns_swarm_shape(netns_swarm: harness.NetnsSwarm) -> None:
+def test_netns_swarm_shape(netns_swarm: netns.NetnsSwarm) -> None:
     nodes = netns_swarm.client.api.nodes()
     assert len(nodes) == 3
     by_id = {n["ID"]: n for n in nodes}
@@ -122,7 +122,7 @@ def test_netns_swarm_shape(netns_swarm: harness.NetnsSwarm) -> None:
 
 
 def test_netns_host_mode_port_answers_on_node_ip(
-    netns_swarm: harness.NetnsSwarm, netns_resources: harness.TestResources
+    netns_swarm: netns.NetnsSwarm, netns_resources: harness.TestResources
 ) -> None:
     client, res = netns_swarm.client, netns_resources
     n2 = netns_swarm.node(2)
@@ -134,11 +134,11 @@ def test_netns_host_mode_port_answers_on_node_ip(
         labels=res.labels,
         container_labels=res.labels,
         constraints=[f"node.hostname=={n2.hostname}"],
-        endpoint_spec=harness.host_port_endpoint(port, 8080),
+        endpoint_spec=swarm_tasks.host_port_endpoint(port, 8080),
         init=True,
         stop_grace_period=1 * SECOND,
     )
-    harness.wait_running(client, str(service.id), 1)
+    swarm_tasks.wait_running(client, str(service.id), 1)
 
     def fetch() -> str:
         with urllib.request.urlopen(f"http://{n2.ip}:{port}/index.html", timeout=3) as resp:
@@ -151,13 +151,13 @@ def test_netns_host_mode_port_answers_on_node_ip(
 
 
 def test_global_service_follows_node_labels(
-    netns_swarm: harness.NetnsSwarm, netns_resources: harness.TestResources
+    netns_swarm: netns.NetnsSwarm, netns_resources: harness.TestResources
 ) -> None:
     client, res = netns_swarm.client, netns_resources
     n1, n2, n3 = netns_swarm.nodes
     try:
-        harness.set_node_labels(client, n1.node_id, {"env": "test"})
-        harness.set_node_labels(client, n2.node_id, {"env": "test"})
+        swarm_tasks.set_node_labels(client, n1.node_id, {"env": "test"})
+        swarm_tasks.set_node_labels(client, n2.node_id, {"env": "test"})
         service = client.services.create(
             netns_swarm.image_tag,
             ["sleep", "3600"],
@@ -173,21 +173,21 @@ def test_global_service_follows_node_labels(
 
         def placement() -> dict[str, int]:
             counts = {n.hostname: 0 for n in netns_swarm.nodes}
-            for task in harness.running_tasks(client, service_id):
+            for task in swarm_tasks.running_tasks(client, service_id):
                 counts[netns_swarm.node(task["NodeID"]).hostname] += 1
             return counts
 
-        def settled_on(*expected: harness.SwarmNode) -> bool:
+        def settled_on(*expected: netns.SwarmNode) -> bool:
             want = {n.hostname: int(n in expected) for n in netns_swarm.nodes}
-            return placement() == want and len(harness.service_tasks(client, service_id)) == len(expected)
+            return placement() == want and len(swarm_tasks.service_tasks(client, service_id)) == len(expected)
 
         harness.wait_for(lambda: settled_on(n1, n2), timeout=60, what="one task on each of nodes 1 and 2")
         # Each node's own engine really runs the container (and only the labelled ones).
-        task_filter = harness.service_filter(service_id)
+        task_filter = swarm_tasks.service_filter(service_id)
         assert [len(n.client.containers.list(filters=task_filter)) for n in (n1, n2, n3)] == [1, 1, 0]
 
-        harness.set_node_labels(client, n2.node_id, {"env": None})
-        harness.set_node_labels(client, n3.node_id, {"env": "test"})
+        swarm_tasks.set_node_labels(client, n2.node_id, {"env": None})
+        swarm_tasks.set_node_labels(client, n3.node_id, {"env": "test"})
         harness.wait_for(lambda: settled_on(n1, n3), timeout=60, what="task moved from node 2 to node 3")
         harness.wait_for(
             lambda: [len(n.client.containers.list(filters=task_filter)) for n in (n1, n2, n3)] == [1, 0, 1],
@@ -196,11 +196,11 @@ def test_global_service_follows_node_labels(
         )
     finally:
         for node in netns_swarm.nodes:
-            harness.set_node_labels(client, node.node_id, {"env": None})
+            swarm_tasks.set_node_labels(client, node.node_id, {"env": None})
 
 
 def test_netns_overlay_carries_traffic_between_nodes(
-    netns_swarm: harness.NetnsSwarm, netns_resources: harness.TestResources
+    netns_swarm: netns.NetnsSwarm, netns_resources: harness.TestResources
 ) -> None:
     client, res = netns_swarm.client, netns_resources
     n1, _n2, n3 = netns_swarm.nodes
@@ -229,12 +229,12 @@ def test_netns_overlay_carries_traffic_between_nodes(
         constraints=[f"node.hostname=={n1.hostname}"],
         **common,
     )
-    harness.wait_running(client, web, 1)
-    (task,) = harness.wait_running(client, str(probe.id), 1)
-    container = n1.client.containers.get(harness.task_container_id(task))
+    swarm_tasks.wait_running(client, web, 1)
+    (task,) = swarm_tasks.wait_running(client, str(probe.id), 1)
+    container = n1.client.containers.get(swarm_tasks.task_container_id(task))
 
     def fetch() -> str | None:
-        code, out = harness.exec_output(container, ["wget", "-q", "-O", "-", f"http://{web}:8080/id.txt"])
+        code, out = swarm_tasks.exec_output(container, ["wget", "-q", "-O", "-", f"http://{web}:8080/id.txt"])
         return out if code == 0 else None
 
     assert harness.wait_for(fetch, timeout=30, what=f"{web} reachable from {n1.hostname}").startswith("from-")

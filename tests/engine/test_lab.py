@@ -11,7 +11,7 @@ import pytest
 from swarmlib.claims import owner_key
 from swarmops.lab import LabError, prepare_lab
 
-from .harness import set_node_labels
+from .swarm_tasks import set_node_labels
 
 
 @pytest.fixture

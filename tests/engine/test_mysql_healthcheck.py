@@ -37,7 +37,7 @@ from components.mysql import DATA_DIR, MYSQL_HEALTH
 from components.specs import PASSWORD_SPECIALS
 from stackconfig.names import MYSQL_ROOT_PASSWORD_FILE, MYSQL_USER_PASSWORD_FILE, SECRETS_DIR
 
-from . import harness
+from . import harness, swarm_tasks
 from .mariadb_image import INIT_SOCKET, MARIADB_TAG, ensure_mariadb_image
 
 SECOND = 1_000_000_000  # docker API durations are nanoseconds
@@ -180,7 +180,7 @@ class ServiceWatch:
     entrypoint_log: dict[str, float] = field(default_factory=dict)
 
     def poll(self) -> Sample:
-        tasks = harness.service_tasks(self.engine, self.service_id, desired_state=None)
+        tasks = swarm_tasks.service_tasks(self.engine, self.service_id, desired_state=None)
         self.task = tasks[0] if tasks else None
         state = str(self.task["Status"]["State"]) if self.task else None
         health: str | None = None
@@ -230,7 +230,7 @@ def event_key(event: str) -> str:
 
 
 def exec_probe(container: Container, cmd: Sequence[str]) -> tuple[int, str]:
-    return harness.exec_output(container, cmd)
+    return swarm_tasks.exec_output(container, cmd)
 
 
 # --------------------------------------------------------------------------- #
@@ -315,7 +315,7 @@ def test_skip_networking_server_fails_health_check(
     first_unhealthy = next(s.at for s in watch.samples if s.health == "unhealthy")
     running_before = [s for s in watch.samples if s.task_state == "running" and s.at < first_unhealthy]
     assert not running_before, (first_unhealthy, watch.samples)
-    assert harness.container_health(engine, str(watch.container_id)) == "unhealthy"
+    assert swarm_tasks.container_health(engine, str(watch.container_id)) == "unhealthy"
     probes = watch.sorted_probes()
     assert probes, "no health-check run recorded"
     assert all(p.exit_code != 0 for p in probes), probes
@@ -347,10 +347,10 @@ def test_password_protected_server_passes_health_check_without_credentials(
         healthcheck=product_healthcheck(interval=1 * SECOND),
     )
     started = time.monotonic()
-    (task,) = harness.wait_running(engine, str(service.id), 1, timeout=60)  # running = healthy
+    (task,) = swarm_tasks.wait_running(engine, str(service.id), 1, timeout=60)  # running = healthy
     harness.TIMINGS["b: service created -> task running (healthy)"] = time.monotonic() - started
-    container_id = harness.task_container_id(task)
-    assert harness.container_health(engine, container_id) == "healthy"
+    container_id = swarm_tasks.task_container_id(task)
+    assert swarm_tasks.container_health(engine, container_id) == "healthy"
     container = engine.containers.get(container_id)
 
     # Nothing hands the check credentials: no option file, no MYSQL_PWD, nothing in my.cnf.

@@ -38,7 +38,7 @@ from swarmlib.claims import (
 from swarmlib.label_provider import INPUTS, NodeEnvLabelProvider
 from tests.support import ROOT, deploy_stack
 
-from . import harness
+from . import harness, netns, swarm_tasks
 
 NODE_ENV_LABEL = "pulumi-python:dynamic/wordpress-swarm:NodeEnvLabel"
 HOST_DOCKER_URL = os.environ.get("DOCKER_HOST") or harness.DOCKER_SOCKET
@@ -64,7 +64,7 @@ def remove_key_everywhere(client: docker.DockerClient) -> None:
     for node in client.nodes.list():
         labels = node.attrs["Spec"].get("Labels") or {}
         if claims.LABEL_KEY in labels or owner_key() in labels:
-            harness.set_node_labels(client, str(node.id), {claims.LABEL_KEY: None, owner_key(): None})
+            swarm_tasks.set_node_labels(client, str(node.id), {claims.LABEL_KEY: None, owner_key(): None})
 
 
 # These tear down before label_key's monkeypatch is undone, so they clean up the test's own key.
@@ -76,7 +76,7 @@ def host_engine(engine: docker.DockerClient, label_key: str) -> Iterator[docker.
 
 
 @pytest.fixture
-def netns_engine(netns_swarm: harness.NetnsSwarm, label_key: str) -> Iterator[docker.DockerClient]:
+def netns_engine(netns_swarm: netns.NetnsSwarm, label_key: str) -> Iterator[docker.DockerClient]:
     """The netns swarm's manager; the test's label key is gone from its nodes afterwards."""
     yield netns_swarm.client
     remove_key_everywhere(netns_swarm.client)
@@ -296,7 +296,7 @@ def test_a_hand_made_change_shows_as_drift(host_engine: docker.DockerClient, lab
     assert claim_on(host_engine, node_id) == ("test", marker)
     assert provider.diff(created.id, created.outs, inputs).changes is False
 
-    harness.set_node_labels(host_engine, node_id, {label_key: "by-hand"})
+    swarm_tasks.set_node_labels(host_engine, node_id, {label_key: "by-hand"})
     assert read_labels(host_engine, [hostname])[hostname].value == "by-hand"
     refreshed = provider.read(created.id, created.outs)
     assert refreshed.outs is not None
@@ -307,7 +307,7 @@ def test_a_hand_made_change_shows_as_drift(host_engine: docker.DockerClient, lab
     assert claim_on(host_engine, node_id) == ("test", marker)
 
     # Another stack took the node (its marker replaced ours): refused unless taken back over.
-    harness.set_node_labels(host_engine, node_id, {label_key: "prod", owner_key(): "wordpress-swarm/prod#x"})
+    swarm_tasks.set_node_labels(host_engine, node_id, {label_key: "prod", owner_key(): "wordpress-swarm/prod#x"})
     refreshed = provider.read(created.id, created.outs)
     assert refreshed.outs is not None
     with pytest.raises(NodeLabelError, match="stack wordpress-swarm/prod's label") as refused:
@@ -322,7 +322,7 @@ def test_another_environments_node_is_refused_unless_taken_over(
     host_engine: docker.DockerClient, label_key: str
 ) -> None:
     node_id, hostname = this_node(host_engine)
-    harness.set_node_labels(host_engine, node_id, {label_key: "prod"})
+    swarm_tasks.set_node_labels(host_engine, node_id, {label_key: "prod"})
     provider = NodeEnvLabelProvider()
     prefix = node_id[:12]  # listed by an ID prefix: the refusal says so
     inputs = inputs_of(state(names=(prefix,), docker_host=HOST_DOCKER_URL))
@@ -356,7 +356,7 @@ def test_a_marked_node_moves_from_the_stacks_old_value_to_its_new_one(
     assert (moved.value, moved.marker) == ("green", f"{OWNER}#two")
 
     # Another stack's marker is no claim of this one's.
-    harness.set_node_labels(host_engine, node_id, {owner_key(): "wordpress-swarm/staging#s"})
+    swarm_tasks.set_node_labels(host_engine, node_id, {owner_key(): "wordpress-swarm/staging#s"})
     with pytest.raises(NodeLabelError, match=f"{label_key}=green, stack wordpress-swarm/staging's label"):
         apply_labels(host_engine, [hostname], Claim("blue", marker=f"{OWNER}#two"))
     assert claim_on(host_engine, node_id) == ("green", "wordpress-swarm/staging#s")
@@ -365,7 +365,7 @@ def test_a_marked_node_moves_from_the_stacks_old_value_to_its_new_one(
 def test_without_its_marker_a_node_is_another_environments(host_engine: docker.DockerClient, label_key: str) -> None:
     # Labelled by hand, or its marker removed: no value makes it the stack's, not one it once set.
     node_id, hostname = this_node(host_engine)
-    harness.set_node_labels(host_engine, node_id, {label_key: "blue"})
+    swarm_tasks.set_node_labels(host_engine, node_id, {label_key: "blue"})
     claim = Claim("green", marker=f"{OWNER}#two", previous_markers=[f"{OWNER}#one"])
     with pytest.raises(NodeLabelError, match="another environment's label"):
         apply_labels(host_engine, [hostname], claim)
@@ -375,7 +375,7 @@ def test_without_its_marker_a_node_is_another_environments(host_engine: docker.D
 def test_a_node_shared_with_another_stack_keeps_its_marker(host_engine: docker.DockerClient, label_key: str) -> None:
     node_id, hostname = this_node(host_engine)
     theirs = "wordpress-swarm/other#o"
-    harness.set_node_labels(host_engine, node_id, {label_key: "test", owner_key(): theirs})
+    swarm_tasks.set_node_labels(host_engine, node_id, {label_key: "test", owner_key(): theirs})
     (shared,) = apply_labels(host_engine, [hostname], Claim("test", marker=f"{OWNER}#one")).values()
     assert shared.marker == theirs
     # ... so this stack's delete leaves it to the stack that marked it.
@@ -396,7 +396,7 @@ def test_removal_takes_the_marker_with_the_label(host_engine: docker.DockerClien
 
     # Relabelled by hand under this instance's marker: the value stays, the claim goes.
     apply_labels(host_engine, [hostname], Claim("test", marker=f"{OWNER}#one"))
-    harness.set_node_labels(host_engine, node_id, {label_key: "by-hand"})
+    swarm_tasks.set_node_labels(host_engine, node_id, {label_key: "by-hand"})
     assert remove_labels(host_engine, [node_id], "test", f"{OWNER}#one") == [node_id]
     assert claim_on(host_engine, node_id) == ("by-hand", None)
 
@@ -479,10 +479,10 @@ def test_a_replacement_is_created_before_the_old_labels_go(
 
 
 def test_a_refusal_changes_no_node(
-    netns_swarm: harness.NetnsSwarm, netns_engine: docker.DockerClient, label_key: str
+    netns_swarm: netns.NetnsSwarm, netns_engine: docker.DockerClient, label_key: str
 ) -> None:
     n1, n2, n3 = netns_swarm.nodes
-    harness.set_node_labels(netns_engine, n3.node_id, {label_key: "prod"})
+    swarm_tasks.set_node_labels(netns_engine, n3.node_id, {label_key: "prod"})
     with pytest.raises(NodeLabelError, match=n3.hostname) as refused:
         apply_labels(netns_engine, [n1.hostname, n2.hostname, n3.hostname], Claim("test", marker=f"{OWNER}#one"))
     assert len(refused.value.problems) == 1
@@ -490,7 +490,7 @@ def test_a_refusal_changes_no_node(
 
 
 def test_the_provider_lifecycle_across_nodes(
-    netns_swarm: harness.NetnsSwarm, netns_engine: docker.DockerClient, label_key: str
+    netns_swarm: netns.NetnsSwarm, netns_engine: docker.DockerClient, label_key: str
 ) -> None:
     n1, n2, n3 = netns_swarm.nodes
     provider = NodeEnvLabelProvider()
@@ -517,13 +517,13 @@ def test_the_provider_lifecycle_across_nodes(
     assert labels() == ["staging", None, "staging"]
 
     # Delete leaves a node someone relabelled since, and takes every marker.
-    harness.set_node_labels(netns_engine, n3.node_id, {label_key: "by-hand"})
+    swarm_tasks.set_node_labels(netns_engine, n3.node_id, {label_key: "by-hand"})
     provider.delete(created.id, relabelled.outs)
     assert [claim_on(netns_engine, n.node_id) for n in (n1, n2, n3)] == [(None, None), (None, None), ("by-hand", None)]
 
 
 def test_a_docker_host_on_another_swarm_moves_the_labels_there(
-    netns_swarm: harness.NetnsSwarm, netns_engine: docker.DockerClient, host_engine: docker.DockerClient
+    netns_swarm: netns.NetnsSwarm, netns_engine: docker.DockerClient, host_engine: docker.DockerClient
 ) -> None:
     n1 = netns_swarm.nodes[0]
     host_id, hostname = this_node(host_engine)

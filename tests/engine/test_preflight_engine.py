@@ -26,7 +26,7 @@ from swarmlib.label_provider import NodeEnvLabelProvider
 from swarmlib.preflight import PreflightError, evaluate, nodes_for_stack, preflight, read_swarm
 from tests.support import checks, of_stack, run_as, settings_of
 
-from . import harness
+from . import harness, netns, swarm_tasks
 
 HOST_DOCKER_URL = os.environ.get("DOCKER_HOST") or harness.DOCKER_SOCKET
 # Keeps the test's services pending: their spec publishes the port, no task ever binds it.
@@ -135,11 +135,11 @@ def test_an_unreachable_host_warns_in_a_preview_and_fails_an_update(monkeypatch:
 
 
 def test_a_host_not_in_swarm_mode_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    reason = harness.netns_swarm_unavailable_reason()
+    reason = netns.netns_swarm_unavailable_reason()
     if reason:
         pytest.skip(reason)
     # The harness's engines always form a swarm: one that has left it is a plain dockerd.
-    with harness.NetnsSwarm(nodes=1) as lone:
+    with netns.NetnsSwarm(nodes=1) as lone:
         lone.client.swarm.leave(force=True)
         settings = settings_for(lone.manager.base_url, "test")
         facts = read_swarm(settings)
@@ -156,11 +156,11 @@ def env_labels(client: docker.DockerClient, node_ids: Sequence[str], value: str)
     before = {i: (client.nodes.get(i).attrs["Spec"].get("Labels") or {}).get("env") for i in node_ids}
     try:
         for node_id in node_ids:
-            harness.set_node_labels(client, node_id, {"env": value})
+            swarm_tasks.set_node_labels(client, node_id, {"env": value})
         yield
     finally:
         for node_id, previous in before.items():
-            harness.set_node_labels(client, node_id, {"env": previous})
+            swarm_tasks.set_node_labels(client, node_id, {"env": previous})
 
 
 @contextlib.contextmanager
@@ -171,7 +171,7 @@ def labels_put_back(client: docker.DockerClient, node_ids: Sequence[str], keys: 
         yield
     finally:
         for node_id, labels in before.items():
-            harness.set_node_labels(client, node_id, labels)
+            swarm_tasks.set_node_labels(client, node_id, labels)
 
 
 @contextlib.contextmanager
@@ -186,7 +186,7 @@ def availability(client: docker.DockerClient, node_id: str, value: str) -> Itera
         node.update({**node.attrs["Spec"], "Availability": previous})
 
 
-def test_preflight_sees_which_nodes_of_a_multi_node_swarm_match(netns_swarm: harness.NetnsSwarm) -> None:
+def test_preflight_sees_which_nodes_of_a_multi_node_swarm_match(netns_swarm: netns.NetnsSwarm) -> None:
     client = netns_swarm.client
     n1, n2, n3 = netns_swarm.nodes
     env = unique_env()
@@ -218,7 +218,7 @@ def test_preflight_sees_which_nodes_of_a_multi_node_swarm_match(netns_swarm: har
 
 
 def test_a_changed_env_label_passes_preflight_on_the_nodes_the_stack_labelled(
-    netns_swarm: harness.NetnsSwarm, monkeypatch: pytest.MonkeyPatch
+    netns_swarm: netns.NetnsSwarm, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # prod's case: the stack labels its nodes (nodes.names), then only envLabel changes.
     client = netns_swarm.client

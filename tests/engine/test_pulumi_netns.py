@@ -24,14 +24,14 @@ import pytest
 
 from stackconfig.names import STACK_LABEL
 
-from . import harness, standins
+from . import harness, netns, standins
 from .pulumi_cli import Project, PulumiError, Stack, stack_service
 
 STACK = f"nx{harness.SESSION_ID}"
 FIRST, SECOND = f"nx-a-{harness.SESSION_ID}", f"nx-b-{harness.SESSION_ID}"
 
 
-def config(swarm: harness.NetnsSwarm, images: dict[str, str], label: str, nodes: list[str]) -> dict[str, Any]:
+def config(swarm: netns.NetnsSwarm, images: dict[str, str], label: str, nodes: list[str]) -> dict[str, Any]:
     return {
         "envLabel": label,
         "dockerHost": swarm.manager.base_url,
@@ -43,7 +43,7 @@ def config(swarm: harness.NetnsSwarm, images: dict[str, str], label: str, nodes:
 
 
 @pytest.fixture(scope="module")
-def netns_images(netns_swarm: harness.NetnsSwarm) -> dict[str, str]:
+def netns_images(netns_swarm: netns.NetnsSwarm) -> dict[str, str]:
     images = standins.ensure_images(netns_swarm.client)
     for tag in images.values():
         netns_swarm.distribute_image(tag)
@@ -52,7 +52,7 @@ def netns_images(netns_swarm: harness.NetnsSwarm) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def netns_stack(
-    pulumi_project: Project, netns_swarm: harness.NetnsSwarm, netns_images: dict[str, str]
+    pulumi_project: Project, netns_swarm: netns.NetnsSwarm, netns_images: dict[str, str]
 ) -> Iterator[Stack]:
     n1, n2, _ = netns_swarm.nodes
     stack = pulumi_project.stack(STACK, config(netns_swarm, netns_images, FIRST, [n1.hostname, n2.hostname]))
@@ -70,7 +70,7 @@ def running_nodes(client: docker.DockerClient, role: str) -> Counter[str]:
     )
 
 
-def task_report(swarm: harness.NetnsSwarm) -> str:
+def task_report(swarm: netns.NetnsSwarm) -> str:
     """Every task of this stack's services: where, in what state, why."""
     hostnames = {node.node_id: node.hostname for node in swarm.nodes}
     lines = []
@@ -84,7 +84,7 @@ def task_report(swarm: harness.NetnsSwarm) -> str:
     return "\n".join(lines)
 
 
-def env_labels(swarm: harness.NetnsSwarm) -> dict[str, str | None]:
+def env_labels(swarm: netns.NetnsSwarm) -> dict[str, str | None]:
     return {
         node.hostname: (swarm.client.nodes.get(node.node_id).attrs["Spec"].get("Labels") or {}).get("env")
         for node in swarm.nodes
@@ -92,7 +92,7 @@ def env_labels(swarm: harness.NetnsSwarm) -> dict[str, str | None]:
 
 
 def test_a_new_env_label_moves_every_label_and_service(
-    netns_swarm: harness.NetnsSwarm, netns_images: dict[str, str], netns_stack: Stack
+    netns_swarm: netns.NetnsSwarm, netns_images: dict[str, str], netns_stack: Stack
 ) -> None:
     n1, n2, n3 = netns_swarm.nodes
     client = netns_swarm.client

@@ -23,7 +23,7 @@ import pytest
 from stackconfig.names import STACK_LABEL, WORDPRESS_KEYS
 from swarmops.rotate import RANDOM_PASSWORD, find_password_resource, password_from_export
 
-from . import harness
+from . import harness, swarm_tasks
 from .pulumi_cli import VENV, Project, Stack, disposable_stack, stack_service, steps, tail
 
 STACK = f"rt{harness.SESSION_ID}"
@@ -275,10 +275,10 @@ def test_an_interrupted_up_is_recovered_as_the_readme_says(life: Life, presses: 
 
 
 def test_destroy_keeps_the_data_volumes_and_a_later_up_finds_the_data(life: Life) -> None:
-    mysql_task = harness.running_tasks(life.engine, life.last_outputs["mysqlService"])[0]
-    container = life.engine.containers.get(harness.task_container_id(mysql_task))
+    mysql_task = swarm_tasks.running_tasks(life.engine, life.last_outputs["mysqlService"])[0]
+    container = life.engine.containers.get(swarm_tasks.task_container_id(mysql_task))
     marker = f"written before destroy {harness.SESSION_ID}"
-    assert harness.exec_output(container, ["sh", "-c", f"echo '{marker}' > /var/lib/mysql/marker"])[0] == 0
+    assert swarm_tasks.exec_output(container, ["sh", "-c", f"echo '{marker}' > /var/lib/mysql/marker"])[0] == 0
 
     since = time.time()
     life.stack.destroy()
@@ -287,12 +287,12 @@ def test_destroy_keeps_the_data_volumes_and_a_later_up_finds_the_data(life: Life
     assert life.engine.services.list(filters={"label": f"{STACK_LABEL}={STACK}"}) == []
     volumes = {v.name for v in life.engine.volumes.list(filters={"label": f"{STACK_LABEL}={STACK}"})}
     assert volumes == {f"wordpress-swarm-{STACK}-mysql-data", f"wordpress-swarm-{STACK}-wordpress-content"}
-    node_labels = life.engine.nodes.get(harness.local_node_id(life.engine)).attrs["Spec"].get("Labels") or {}
+    node_labels = life.engine.nodes.get(swarm_tasks.local_node_id(life.engine)).attrs["Spec"].get("Labels") or {}
     assert node_labels.get("env") != life.config()["envLabel"]
 
     life.up()
-    mysql_task = harness.running_tasks(life.engine, life.last_outputs["mysqlService"])[0]
-    container = life.engine.containers.get(harness.task_container_id(mysql_task))
-    assert harness.exec_output(container, ["cat", "/var/lib/mysql/marker"]) == (0, marker + "\n")
+    mysql_task = swarm_tasks.running_tasks(life.engine, life.last_outputs["mysqlService"])[0]
+    container = life.engine.containers.get(swarm_tasks.task_container_id(mysql_task))
+    assert swarm_tasks.exec_output(container, ["cat", "/var/lib/mysql/marker"]) == (0, marker + "\n")
     life.wait_page_ok()
     life.stack.preview("--expect-no-changes")

@@ -36,7 +36,7 @@ from swarmops.verify.checks import evaluate
 from swarmops.verify.http_probe import HttpResult
 from swarmops.verify.stack import Expected
 
-from . import harness
+from . import harness, netns, swarm_tasks
 
 SECOND = 1_000_000_000  # docker API durations are nanoseconds
 STACK = "verify-standin"
@@ -230,10 +230,10 @@ class LabelledEngine:
     def deploy(self, *, wait_mysql: bool = True, **kwargs: Any) -> StandIn:
         """deploy_standin with its logging and wordpress tasks running, and mysql's too if wait_mysql."""
         standin = deploy_standin(self.client, self.image, self.res, self.env_value, **kwargs)
-        harness.wait_running(self.client, standin.logging, 1)
-        harness.wait_running(self.client, standin.wordpress, 1)
+        swarm_tasks.wait_running(self.client, standin.logging, 1)
+        swarm_tasks.wait_running(self.client, standin.wordpress, 1)
         if wait_mysql:
-            harness.wait_running(self.client, standin.mysql, 1)
+            swarm_tasks.wait_running(self.client, standin.mysql, 1)
         return standin
 
     def verify_json(self, standin: StandIn, http: Sequence[str] = FAST_HTTP) -> tuple[int, Rows, str]:
@@ -244,7 +244,7 @@ class LabelledEngine:
 def single(
     engine: docker.DockerClient, busybox_image: str, engine_resources: harness.TestResources, tmp_path: Path
 ) -> Iterator[LabelledEngine]:
-    with harness.local_node_labelled(engine, f"verify-{engine_resources.case_id}") as value:
+    with swarm_tasks.local_node_labelled(engine, f"verify-{engine_resources.case_id}") as value:
         yield LabelledEngine(engine, busybox_image, engine_resources, value, tmp_path)
 
 
@@ -278,7 +278,7 @@ def test_healthy_standin_passes_every_check(engine: docker.DockerClient, single:
 def test_task_that_cannot_run_fails_converged(engine: docker.DockerClient, single: LabelledEngine) -> None:
     standin = single.deploy()
     # A second host-mode task can't bind the same port on this single node: it stays pending.
-    harness.scale(engine, standin.wordpress, 2)
+    swarm_tasks.scale(engine, standin.wordpress, 2)
     wait_for_detail(engine, standin, "converged", "wordpress", "pending", what="a pending second wordpress task")
 
     code, rows, text = single.verify_json(standin)
@@ -289,8 +289,8 @@ def test_task_that_cannot_run_fails_converged(engine: docker.DockerClient, singl
 
 def task_container(client: docker.DockerClient, service: str) -> Container:
     """The container of the service's one running task (on this node)."""
-    (task,) = harness.wait_running(client, service, 1)
-    return client.containers.get(harness.task_container_id(task))
+    (task,) = swarm_tasks.wait_running(client, service, 1)
+    return client.containers.get(swarm_tasks.task_container_id(task))
 
 
 def test_killed_task_fails_converged_with_its_exit_code(engine: docker.DockerClient, single: LabelledEngine) -> None:
@@ -374,12 +374,12 @@ def test_missing_service_fails_its_rows_and_unreachable_url_fails_http(
 
 
 def test_logging_missing_from_a_labelled_node_fails_placement(
-    netns_swarm: harness.NetnsSwarm, netns_resources: harness.TestResources, tmp_path: Path
+    netns_swarm: netns.NetnsSwarm, netns_resources: harness.TestResources, tmp_path: Path
 ) -> None:
     client, res = netns_swarm.client, netns_resources
     n1, n2, n3 = netns_swarm.nodes
     label = f"verify-{res.case_id}"
-    with harness.env_label_on(client, [n1.node_id, n2.node_id], label):
+    with swarm_tasks.env_label_on(client, [n1.node_id, n2.node_id], label):
         standin = deploy_standin(
             client,
             netns_swarm.image_tag,
@@ -391,16 +391,16 @@ def test_logging_missing_from_a_labelled_node_fails_placement(
             wordpress_constraints=[f"node.hostname=={n1.hostname}"],
             host_network=True,
         )
-        harness.wait_running(client, standin.logging, 2, timeout=90)
-        harness.wait_running(client, standin.mysql, 1, timeout=90)
-        harness.wait_running(client, standin.wordpress, 1, timeout=90)
+        swarm_tasks.wait_running(client, standin.logging, 2, timeout=90)
+        swarm_tasks.wait_running(client, standin.mysql, 1, timeout=90)
+        swarm_tasks.wait_running(client, standin.wordpress, 1, timeout=90)
 
         # Across nodes: one logging task on each labelled node, none on node 3.
         code, rows, text = verify_json(standin.outputs, tmp_path, n1.base_url)
         assert (code, failing(rows)) == (0, set()), text
         assert rows[("placement", "logging")]["detail"].endswith(f"{n1.hostname}, {n2.hostname}")
 
-        with harness.env_label_on(client, [n3.node_id], label):
+        with swarm_tasks.env_label_on(client, [n3.node_id], label):
             code, rows, text = verify_json(standin.outputs, tmp_path, n1.base_url)
         # Converged judges against the service's own constraints (2/2): only placement sees the gap.
         assert (code, failing(rows)) == (1, {("placement", "logging")}), text

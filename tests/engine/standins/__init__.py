@@ -22,7 +22,7 @@ from pathlib import Path
 import docker
 from docker.errors import ImageNotFound
 
-from .. import harness
+from .. import harness, images
 
 HERE = Path(__file__).resolve().parent
 
@@ -72,7 +72,7 @@ def ensure_image(client: docker.DockerClient, image: StandIn) -> str:
     except ImageNotFound:
         pass
     started = time.monotonic()
-    buffer = io.BytesIO(harness.busybox_rootfs_tar())
+    buffer = io.BytesIO(images.busybox_rootfs_tar())
     extra = [(path, text) for path, text in image.files]
     if image.variant:
         extra.append(("/etc/standin-variant", image.variant + "\n"))
