@@ -93,6 +93,14 @@ def _finish_mysql(root: Path) -> None:
     # The package's postinst made a data directory; the entrypoint initialises one on first start.
     shutil.rmtree(root / "var/lib/mysql", ignore_errors=True)
     (root / "var/lib/mysql").mkdir()
+    # mysql as 999:999, like the official image: secrets the server reads are mounted for that uid.
+    uid, gid = next(
+        line.split(":")[2:4] for line in (root / "etc/passwd").read_text().splitlines() if line.startswith("mysql:")
+    )
+    debian.chroot(root, "groupmod", "-g", "999", "mysql")
+    debian.chroot(root, "usermod", "-u", "999", "-g", "999", "mysql")
+    owned = ["(", "-uid", uid, "-o", "-gid", gid, ")"]
+    debian.chroot(root, "find", "/", "-xdev", *owned, "-exec", "chown", "-h", "mysql:mysql", "{}", "+")
     (root / "docker-entrypoint-initdb.d").mkdir(exist_ok=True)
     for required in ("usr/sbin/mariadbd", "usr/bin/mysqladmin", "usr/bin/mariadb-install-db", "usr/bin/setpriv"):
         if not (root / required).exists():
@@ -207,6 +215,13 @@ RECIPES: dict[str, Recipe] = {
             "apache2",
             "libapache2-mod-php",
             "php-mysql",
+            # What the official image builds in too: XML-RPC and feeds parse XML, the editor and
+            # the site health page want the others.
+            "php-xml",
+            "php-mbstring",
+            "php-curl",
+            "php-zip",
+            "php-intl",
             "wordpress",
             "wordpress-theme-twentytwentythree",
             "curl",

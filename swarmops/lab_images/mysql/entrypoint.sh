@@ -1,7 +1,8 @@
 #!/bin/bash
 # The lab MySQL role: Debian's MariaDB behind the official mysql image's environment contract
 # (docker-library/mysql 8.4 docker-entrypoint.sh), written anew:
-#   MYSQL_ROOT_PASSWORD[_FILE]  required on a first start; root@localhost gets it
+#   MYSQL_ROOT_PASSWORD[_FILE]  root@localhost's password, required on a first start unless
+#   MYSQL_ALLOW_EMPTY_PASSWORD  is set (root without a password: labs and tests only)
 #   MYSQL_ROOT_HOST             root@<host> too, with the password (default '%'; localhost: none)
 #   MYSQL_DATABASE              created on a first start
 #   MYSQL_USER, MYSQL_PASSWORD[_FILE]  created on a first start, with every right on MYSQL_DATABASE
@@ -66,9 +67,15 @@ init_sql() {
   fi
 }
 
+# option_value VALUE: VALUE quoted for an option file ('#' would start a comment unquoted).
+option_value() {
+  local s=${1//\\/\\\\}
+  printf '"%s"' "${s//\"/\\\"}"
+}
+
 # The temporary server's client: root over the init socket, the password through a pipe.
 temp_client() {
-  mariadb --defaults-extra-file=<(printf '[client]\npassword=%s\n' "$MYSQL_ROOT_PASSWORD") \
+  mariadb --defaults-extra-file=<(printf '[client]\npassword=%s\n' "$(option_value "$MYSQL_ROOT_PASSWORD")") \
     --protocol=socket --socket="$INIT_SOCKET" -uroot "$@"
 }
 
@@ -94,7 +101,10 @@ run_init_files() {
 initialise() {
   file_env MYSQL_ROOT_PASSWORD
   file_env MYSQL_PASSWORD
-  [ -n "${MYSQL_ROOT_PASSWORD:-}" ] || die "the data directory is empty and MYSQL_ROOT_PASSWORD(_FILE) is not set"
+  if [ -z "${MYSQL_ROOT_PASSWORD:-}" ] && [ -z "${MYSQL_ALLOW_EMPTY_PASSWORD:-}" ]; then
+    die "the data directory is empty and neither MYSQL_ROOT_PASSWORD(_FILE) nor MYSQL_ALLOW_EMPTY_PASSWORD is set"
+  fi
+  MYSQL_ROOT_PASSWORD=${MYSQL_ROOT_PASSWORD:-}
   log "initialising the data directory"
   mariadb-install-db --user=mysql --datadir="$DATADIR" --skip-test-db --auth-root-authentication-method=normal >/dev/null
   setpriv --reuid=mysql --regid=mysql --init-groups -- "$@" --skip-networking --socket="$INIT_SOCKET" &
