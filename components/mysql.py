@@ -10,6 +10,7 @@ import pulumi_docker as docker
 
 from components import PACKAGE
 from components.specs import (
+    MYSQL,
     ROOT,
     HealthCheck,
     Limits,
@@ -19,12 +20,19 @@ from components.specs import (
     generated_secret,
     placement,
     restart_policy,
+    secret_data,
     service_labels,
     service_options,
     stop_grace_period,
     task_resources,
 )
-from stackconfig.names import ENCRYPTED_LABEL, MYSQL_ROOT_PASSWORD_FILE, MYSQL_USER_PASSWORD_FILE, ROLE_LABEL
+from stackconfig.names import (
+    ENCRYPTED_LABEL,
+    MYSQL_INIT_FILE,
+    MYSQL_ROOT_PASSWORD_FILE,
+    MYSQL_USER_PASSWORD_FILE,
+    ROLE_LABEL,
+)
 
 # The name WordPress dials. It is a network alias of MySQL's task, so it exists as soon as the
 # network does and WordPress need not wait for MySQL's auto-named service to learn it.
@@ -104,12 +112,27 @@ def mysql_constraints(args: MySqlWithSecretsArgs) -> list[str]:
     return [*args.placement_constraints, *pinned]
 
 
+def init_file_sql(user: str, password: str) -> str:
+    """What the server runs at each start: the application user's password is the secret's. The
+    image reads the _FILE secrets only on a first start, so without it a data directory kept by
+    `pulumi destroy` would refuse the password a later `up` generates, and a new password would
+    need the server taught by hand. A user that doesn't exist yet (the image's own first start,
+    which runs the server with these arguments too) is left alone. One statement per line: the
+    server's init-file format."""
+
+    def quoted(text: str) -> str:
+        return "'" + text.replace("\\", "\\\\").replace("'", "''") + "'"
+
+    return f"ALTER USER IF EXISTS {quoted(user)}@'%' IDENTIFIED BY {quoted(password)};\n"
+
+
 def mysql_service_args(
     args: MySqlWithSecretsArgs,
     network_id: pulumi.Input[str],
     volume_name: pulumi.Input[str],
     root_secret: SecretMount,
     user_secret: SecretMount,
+    init_file: SecretMount,
 ) -> docker.ServiceArgs:
     return docker.ServiceArgs(
         mode=docker.ServiceModeArgs(replicated=docker.ServiceModeReplicatedArgs(replicas=1)),
@@ -117,6 +140,8 @@ def mysql_service_args(
         task_spec=docker.ServiceTaskSpecArgs(
             container_spec=docker.ServiceTaskSpecContainerSpecArgs(
                 image=args.image,
+                # The image's command, with the init file that keeps the user's password the secret's.
+                args=["mysqld", f"--init-file={init_file.path}"],
                 env={
                     "MYSQL_ROOT_PASSWORD_FILE": root_secret.path,
                     "MYSQL_PASSWORD_FILE": user_secret.path,
@@ -126,7 +151,7 @@ def mysql_service_args(
                     # on the overlay. Applies on a fresh data directory only (docs/operations.md).
                     "MYSQL_ROOT_HOST": "localhost",
                 },
-                secrets=[root_secret.args(), user_secret.args()],
+                secrets=[root_secret.args(), user_secret.args(), init_file.args()],
                 mounts=[
                     docker.ServiceTaskSpecContainerSpecMountArgs(type="volume", source=volume_name, target=DATA_DIR)
                 ],
@@ -156,7 +181,7 @@ class MySqlWithSecrets(pulumi.ComponentResource):
     connection: DatabaseConnection
     network_id: pulumi.Output[str]
     service_name: pulumi.Output[str]
-    secret_names: pulumi.Output[list[str]]  # root's, then the application user's
+    secret_names: pulumi.Output[list[str]]  # root's, the application user's, the init file's
 
     def __init__(self, name: str, args: MySqlWithSecretsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{PACKAGE}:mysql:MySqlWithSecrets", name, None, opts)
@@ -164,6 +189,11 @@ class MySqlWithSecrets(pulumi.ComponentResource):
         # password must roll in as a new auto-named secret before the old one is deleted.
         root = generated_secret(f"{name}-root-password", args.root_password_generation, self)
         user = generated_secret(f"{name}-user-password", args.user_password_generation, self)
+        init_file = docker.Secret(
+            f"{name}-init-file",
+            args=docker.SecretArgs(data=secret_data(user.password.result.apply(lambda p: init_file_sql(args.user, p)))),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         network = docker.Network(
             f"{name}-net",
             args=mysql_network_args(args.encrypt_network),
@@ -177,16 +207,18 @@ class MySqlWithSecrets(pulumi.ComponentResource):
                 args,
                 network_id=network.id,
                 volume_name=volume.name,
-                # The entrypoint reads both as root, before it re-executes itself as mysql.
+                # The entrypoint reads these as root, before it re-executes itself as mysql;
                 root_secret=root.mount(MYSQL_ROOT_PASSWORD_FILE, ROOT),
                 user_secret=user.mount(MYSQL_USER_PASSWORD_FILE, ROOT),
+                # the server reads this one, as mysql.
+                init_file=SecretMount(init_file.id, init_file.name, MYSQL_INIT_FILE, MYSQL),
             ),
             opts=service_options(self, exclusive=True),
         )
 
         self.network_id = network.id
         self.service_name = service.name
-        self.secret_names = pulumi.Output.all(root.secret.name, user.secret.name)
+        self.secret_names = pulumi.Output.all(root.secret.name, user.secret.name, init_file.name)
         self.connection = DatabaseConnection(
             host=MYSQL_ALIAS,
             port=MYSQL_PORT,

@@ -78,6 +78,8 @@ class FileOwner:
 ROOT = FileOwner(0, 0)
 # www-data in the Debian-based php:apache images: WordPress reads its _FILE secrets on every request.
 WWW_DATA = FileOwner(33, 33)
+# mysql (999) in the official MySQL image, and in the lab one: the server reads its init file.
+MYSQL = FileOwner(999, 999)
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ def stop_grace_period(seconds: int) -> str:
 
 # The Docker client asks the registry on create and fills placement.platforms (and pins a tag to
 # its digest); we never declare platforms, so the list read back must not count as a change, or
-# the next `up` would update, i.e. restart, every service. (Digest pins: see README, "Images".)
+# the next `up` would update, i.e. restart, every service. (Digest pins: docs/operations.md, "Images".)
 REGISTRY_FILLED = ["taskSpec.placement.platforms"]
 
 

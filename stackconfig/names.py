@@ -10,6 +10,7 @@ ENCRYPTED_LABEL = f"{LABEL_PREFIX}encrypted"  # on the private overlay: "true" o
 SECRETS_DIR = "/run/secrets"
 MYSQL_ROOT_PASSWORD_FILE = "mysql-root-password"
 MYSQL_USER_PASSWORD_FILE = "mysql-user-password"
+MYSQL_INIT_FILE = "mysql-init.sql"  # what the server runs at each start (components/mysql.py)
 WORDPRESS_DB_PASSWORD_FILE = "wordpress-db-password"
 
 # The eight keys and salts of wp-config.php, each a generated secret read through WORDPRESS_<KEY>_FILE.

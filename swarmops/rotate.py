@@ -1,14 +1,13 @@
-"""Pieces of the deliberate password rotation (README, "Rotating passwords on purpose").
+"""Pieces of the deliberate root password rotation (docs/operations.md, "Rotating passwords on purpose").
 
-MySQL keeps its passwords in its data directory and reads the *_FILE secrets only on its first
-start, so a new secret alone would lock WordPress out. Rotation therefore teaches MySQL the new
-password first, keeping the old one valid (MySQL's dual passwords), rolls the new secret out,
-then discards the old password. The new value travels only through pipes:
+The application user's password needs none of this: MySQL sets it from its init-file secret at
+every start (components/mysql.py), so a new one rolls out with one `pulumi up`. Root's is kept in
+the data directory and set only on a first start, so a new root secret needs the server taught by
+hand, with the old root password still mounted. The new value travels only through pipes:
 
-  pulumi stack export | python -m swarmops.rotate urn db-user-password          # for --target
-  pulumi stack export --show-secrets | python -m swarmops.rotate password db-user-password \\
-    | docker exec -i <mysql task> bash -c "$(python -m swarmops.rotate script user)"
-  docker exec <mysql task> bash -c "$(python -m swarmops.rotate script user --discard-old)"
+  pulumi stack export | python -m swarmops.rotate urn db-root-password          # for --target
+  pulumi stack export --show-secrets | python -m swarmops.rotate password db-root-password \\
+    | docker exec -i <mysql task> bash -c "$(python -m swarmops.rotate script root)"
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from stackconfig.names import MYSQL_ROOT_PASSWORD_FILE, SECRETS_DIR
 
@@ -25,8 +24,6 @@ RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 ROOT_PASSWORD_FILE = f"{SECRETS_DIR}/{MYSQL_ROOT_PASSWORD_FILE}"
 # pulumi's marker of a secret value in a state export.
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"
-
-Account = Literal["user", "root"]
 
 
 class RotationError(RuntimeError):
@@ -67,25 +64,15 @@ def _root_login() -> str:
     )
 
 
-def rotation_script(account: Account, discard_old: bool = False) -> str:
-    """A bash script to run inside the MySQL task. Unless discarding, it reads the new password
-    from stdin and sets it; for the application user the current password stays valid until
-    --discard-old, so WordPress keeps working while the new secret rolls out."""
-    login = _root_login()
-    if discard_old:
-        if account == "root":
-            raise RotationError("root has no retained password: it is switched in one step")
-        sql = "ALTER USER '${MYSQL_USER}'@'%' DISCARD OLD PASSWORD;"
-        return f"set -eu\n{login}mysql --defaults-extra-file=/tmp/rotate.cnf <<SQL\n{sql}\nSQL\n"
-    if account == "user":
-        sql = "ALTER USER '${MYSQL_USER}'@'%' IDENTIFIED BY '${new}' RETAIN CURRENT PASSWORD;"
-    else:
-        sql = (
-            "ALTER USER IF EXISTS 'root'@'%' IDENTIFIED BY '${new}';\n"
-            "ALTER USER IF EXISTS 'root'@'localhost' IDENTIFIED BY '${new}';"
-        )
+def rotation_script() -> str:
+    """A bash script to run inside the MySQL task: reads root's new password from stdin and sets it
+    on both root accounts that exist, logging in with the root password still mounted."""
     read_new = 'new=""\nIFS= read -r new || true\n[ -n "$new" ] || { echo "no new password on stdin" >&2; exit 1; }\n'
-    return f"set -eu\n{read_new}{login}mysql --defaults-extra-file=/tmp/rotate.cnf <<SQL\n{sql}\nSQL\n"
+    sql = (
+        "ALTER USER IF EXISTS 'root'@'%' IDENTIFIED BY '${new}';\n"
+        "ALTER USER IF EXISTS 'root'@'localhost' IDENTIFIED BY '${new}';"
+    )
+    return f"set -eu\n{read_new}{_root_login()}mysql --defaults-extra-file=/tmp/rotate.cnf <<SQL\n{sql}\nSQL\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,13 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     urn.add_argument("name", help="logical name, e.g. db-user-password or db-root-password")
     password = commands.add_parser("password", help="its value, to a pipe only (--show-secrets export on stdin)")
     password.add_argument("name")
-    script = commands.add_parser("script", help="the bash script to run in the MySQL task")
-    script.add_argument("account", choices=["user", "root"])
-    script.add_argument("--discard-old", action="store_true")
+    script = commands.add_parser("script", help="the bash script that sets root's new password in the MySQL task")
+    script.add_argument("account", choices=["root"])
     options = parser.parse_args(argv)
     try:
         if options.command == "script":
-            sys.stdout.write(rotation_script(options.account, options.discard_old))
+            sys.stdout.write(rotation_script())
             return 0
         export = json.load(sys.stdin)
         if options.command == "urn":

@@ -89,37 +89,28 @@ def run_in_fake_mysql_task(tmp_path: Path, script: str, stdin: str) -> subproces
     return subprocess.run(["bash", "-c", script], input=stdin, env=env, capture_output=True, text=True, check=False)
 
 
-def test_user_script_sets_the_new_password_keeping_the_old_one(tmp_path: Path) -> None:
-    done = run_in_fake_mysql_task(tmp_path, rotation_script("user"), NEW)
+def test_root_script_switches_both_root_accounts_without_a_password_on_a_command_line(tmp_path: Path) -> None:
+    done = run_in_fake_mysql_task(tmp_path, rotation_script(), NEW + "\n")
     assert done.returncode == 0, done.stderr
     argv = (tmp_path / "argv").read_text()
     assert NEW not in argv and ROOT not in argv  # noqa: PT018 - one claim: no password on mysql's command line
-    assert (tmp_path / "stdin").read_text().strip() == (
-        f"ALTER USER 'wordpress'@'%' IDENTIFIED BY '{NEW}' RETAIN CURRENT PASSWORD;"
-    )
-    assert (tmp_path / "cnf").read_text() == f'[client]\nuser=root\npassword="{ROOT}"\n'
-    assert not (tmp_path / "rotate.cnf").exists(), "the option file is removed"
-
-
-def test_root_script_switches_both_root_accounts(tmp_path: Path) -> None:
-    done = run_in_fake_mysql_task(tmp_path, rotation_script("root"), NEW + "\n")
-    assert done.returncode == 0, done.stderr
     assert (tmp_path / "stdin").read_text().splitlines() == [
         f"ALTER USER IF EXISTS 'root'@'%' IDENTIFIED BY '{NEW}';",
         f"ALTER USER IF EXISTS 'root'@'localhost' IDENTIFIED BY '{NEW}';",
     ]
+    assert (tmp_path / "cnf").read_text() == f'[client]\nuser=root\npassword="{ROOT}"\n'
+    assert not (tmp_path / "rotate.cnf").exists(), "the option file is removed"
 
 
 def test_script_refuses_an_empty_new_password(tmp_path: Path) -> None:
-    done = run_in_fake_mysql_task(tmp_path, rotation_script("user"), "")
+    done = run_in_fake_mysql_task(tmp_path, rotation_script(), "")
     assert done.returncode == 1
     assert "no new password on stdin" in done.stderr
     assert not (tmp_path / "stdin").exists()
 
 
-def test_discarding_the_old_user_password_needs_no_input(tmp_path: Path) -> None:
-    done = run_in_fake_mysql_task(tmp_path, rotation_script("user", discard_old=True), "")
-    assert done.returncode == 0, done.stderr
-    assert (tmp_path / "stdin").read_text().strip() == "ALTER USER 'wordpress'@'%' DISCARD OLD PASSWORD;"
-    with pytest.raises(RotationError, match="root has no retained password"):
-        rotation_script("root", discard_old=True)
+def test_only_root_has_a_script(capsys: pytest.CaptureFixture[str]) -> None:
+    # The application user's password follows its secret at every start of the server.
+    with pytest.raises(SystemExit):
+        main(["script", "user"])
+    assert "invalid choice: 'user'" in capsys.readouterr().err

@@ -20,11 +20,13 @@ from components.mysql import (
     MYSQL_ALIAS,
     DatabaseConnection,
     MySqlWithSecretsArgs,
+    init_file_sql,
     mysql_constraints,
     mysql_network_args,
     mysql_service_args,
 )
 from components.specs import (
+    MYSQL,
     PASSWORD_SPECIALS,
     ROOT,
     WWW_DATA,
@@ -41,6 +43,7 @@ ENV = ["node.labels.env==test"]
 KEY_MOUNTS = {key: SecretMount(f"{key}-id", f"{key}-name", wordpress_key_file(key), WWW_DATA) for key in WORDPRESS_KEYS}
 ROOT_MOUNT = SecretMount("root-id", "root-name", "mysql-root-password", ROOT)
 USER_MOUNT = SecretMount("user-id", "user-name", "mysql-user-password", ROOT)
+INIT_MOUNT = SecretMount("init-id", "init-name", "mysql-init.sql", MYSQL)
 
 LOGGING = LoggingDaemonArgs(image="logspout:v3", placement_constraints=ENV, route=None, limits=Limits(0.1, 64))
 MYSQL = MySqlWithSecretsArgs(
@@ -71,6 +74,7 @@ WORDPRESS = WordPressSiteArgs(
     port=30080,
     publish_mode="host",
     public_host="localhost",
+    node=None,
     keys_generation=1,
     limits=Limits(1, 384),
 )
@@ -81,7 +85,7 @@ def logging_spec(args: LoggingDaemonArgs = LOGGING) -> docker.ServiceArgs:
 
 
 def mysql_spec(args: MySqlWithSecretsArgs = MYSQL) -> docker.ServiceArgs:
-    return mysql_service_args(args, "net-id", "data-volume", ROOT_MOUNT, USER_MOUNT)
+    return mysql_service_args(args, "net-id", "data-volume", ROOT_MOUNT, USER_MOUNT, INIT_MOUNT)
 
 
 def wordpress_spec(args: WordPressSiteArgs = WORDPRESS) -> docker.ServiceArgs:
@@ -150,14 +154,29 @@ def test_mysql_file_variables_point_at_the_mounted_secrets() -> None:
         "MYSQL_DATABASE": "wordpress",
         "MYSQL_ROOT_HOST": "localhost",  # no root@'%'
     }
-    assert mounts == {"root-id": env["MYSQL_ROOT_PASSWORD_FILE"], "user-id": env["MYSQL_PASSWORD_FILE"]}
+    assert mounts == {
+        "root-id": env["MYSQL_ROOT_PASSWORD_FILE"],
+        "user-id": env["MYSQL_PASSWORD_FILE"],
+        "init-id": "/run/secrets/mysql-init.sql",
+    }
+    # The image's own command, running the init file at every start of the server.
+    assert spec.args == ["mysqld", "--init-file=/run/secrets/mysql-init.sql"]
+
+
+def test_the_init_file_sets_the_users_password_quoted_on_one_line() -> None:
+    assert init_file_sql("wordpress", "a#b%c") == "ALTER USER IF EXISTS 'wordpress'@'%' IDENTIFIED BY 'a#b%c';\n"
+    # Whatever a password holds stays inside its string literal.
+    assert init_file_sql("wp", "it's\\") == "ALTER USER IF EXISTS 'wp'@'%' IDENTIFIED BY 'it''s\\\\';\n"
 
 
 def test_secret_files_are_readable_by_the_one_user_that_reads_them() -> None:
     # MySQL's entrypoint reads its _FILE variables as root, before it re-executes itself as mysql;
     # WordPress reads its files as www-data (33 in the Debian images) on every request.
-    for secret in container(mysql_spec()).secrets:
+    root, user, init = container(mysql_spec()).secrets
+    for secret in (root, user):
         assert (secret.file_uid, secret.file_gid, secret.file_mode) == ("0", "0", 0o400)
+    # The init file is read by the server itself, running as mysql (999 in the official image).
+    assert (init.file_uid, init.file_gid, init.file_mode) == ("999", "999", 0o400)
     for secret in container(wordpress_spec()).secrets:
         assert (secret.file_uid, secret.file_gid, secret.file_mode) == ("33", "33", 0o400)
 
