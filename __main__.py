@@ -3,6 +3,7 @@
 import pulumi
 import pulumi_docker as docker
 
+from components.backups import SiteBackups, SiteBackupsArgs
 from components.logging_daemon import LoggingDaemon, LoggingDaemonArgs
 from components.mysql import MySqlWithSecrets, MySqlWithSecretsArgs
 from components.node_labels import NodeEnvLabel, NodeEnvLabelArgs
@@ -73,11 +74,31 @@ wordpress = WordPressSite(
         port=wp.port,
         publish_mode=wp.publish_mode,
         public_host=wp.public_host,
+        node=wp.node,
         keys_generation=wp.keys_generation,
         limits=Limits(wp.cpus, wp.memory_mb),
     ),
     on_swarm,
 )
+
+backup_services: pulumi.Input[list[str]] = []
+if settings.backup.enabled:
+    backup = settings.backup
+    backups = SiteBackups(
+        "backups",
+        SiteBackupsArgs(
+            mysql_image=db.image,
+            wordpress_image=wp.image,
+            placement_constraints=[*where, f"node.hostname=={backup.node}"],
+            database=mysql.connection,
+            content_volume_name=wordpress.content_volume_name,
+            interval_minutes=backup.interval_minutes,
+            keep=backup.keep,
+            limits=Limits(backup.cpus, backup.memory_mb),
+        ),
+        on_swarm,
+    )
+    backup_services = backups.service_names
 
 outputs = StackOutputs(
     env_label=settings.env_label,
@@ -88,6 +109,7 @@ outputs = StackOutputs(
     logging_service=logging_daemon.service_name,
     mysql_secrets=mysql.secret_names,
     wordpress_secrets=wordpress.secret_names,
+    backup_services=backup_services,
 )
 for name, value in outputs.as_exports().items():
     pulumi.export(name, value)

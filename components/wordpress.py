@@ -68,6 +68,7 @@ class WordPressSiteArgs:
     port: int  # published
     publish_mode: Literal["ingress", "host"]
     public_host: str  # host name in the site's URL
+    node: str | None  # hostname of the node holding wp-content's node-local volume; pinned there
     # Bumping it regenerates the keys and salts on purpose: every session ends.
     keys_generation: int
     limits: Limits
@@ -117,7 +118,7 @@ def wordpress_service_args(
             networks_advanceds=[docker.ServiceTaskSpecNetworksAdvancedArgs(id=db.network_id)],
             # A host-mode port can be bound once per node.
             placement=placement(
-                args.placement_constraints, max_replicas_per_node=1 if args.publish_mode == "host" else None
+                wordpress_constraints(args), max_replicas_per_node=1 if args.publish_mode == "host" else None
             ),
             resources=task_resources(args.limits),
             restart_policy=restart_policy(),
@@ -148,6 +149,11 @@ def wordpress_service_args(
     )
 
 
+def wordpress_constraints(args: WordPressSiteArgs) -> list[str]:
+    # wp-content is a node-local volume: a pinned site keeps its uploads when its task is replaced.
+    return [*args.placement_constraints, *([f"node.hostname=={args.node}"] if args.node else [])]
+
+
 def site_url(args: WordPressSiteArgs) -> str:
     return f"http://{args.public_host}:{args.port}/"
 
@@ -158,6 +164,7 @@ class WordPressSite(pulumi.ComponentResource):
     url: pulumi.Output[str]
     service_name: pulumi.Output[str]
     secret_names: pulumi.Output[list[str]]  # the database password's first, then the keys'
+    content_volume_name: pulumi.Output[str]
 
     def __init__(self, name: str, args: WordPressSiteArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{PACKAGE}:wordpress:WordPressSite", name, None, opts)
@@ -178,8 +185,16 @@ class WordPressSite(pulumi.ComponentResource):
             opts=service_options(self, exclusive=True),
         )
         self.url = pulumi.Output.from_input(site_url(args))
+        self.content_volume_name = content.name
         self.service_name = service.name
         self.secret_names = pulumi.Output.all(
             args.database.password_secret_name, *(generated.secret.name for generated in keys.values())
         )
-        self.register_outputs({"url": self.url, "service_name": self.service_name, "secret_names": self.secret_names})
+        self.register_outputs(
+            {
+                "url": self.url,
+                "service_name": self.service_name,
+                "secret_names": self.secret_names,
+                "content_volume_name": self.content_volume_name,
+            }
+        )

@@ -27,6 +27,7 @@ class StackOutputs(Generic[T, L]):
     logging_service: T
     mysql_secrets: L
     wordpress_secrets: L
+    backup_services: L  # the database part's and the content part's schedulers; none without backups
 
     def as_exports(self) -> dict[str, Any]:
         """Output name -> value, as `pulumi.export` takes them."""
@@ -40,7 +41,7 @@ def output_name(field_name: str) -> str:
 
 
 OUTPUT_NAMES: tuple[str, ...] = tuple(output_name(field.name) for field in fields(StackOutputs))
-_LIST_OUTPUTS = ("mysqlSecrets", "wordpressSecrets")
+_LIST_OUTPUTS = ("mysqlSecrets", "wordpressSecrets", "backupServices")
 
 
 class OutputsError(ValueError):
@@ -73,7 +74,7 @@ class DeployedStack(StackOutputs[str, tuple[str, ...]]):
                 problems.append(f"output {name} is marked secret; it must be a plain value to be verified")
             elif name in _LIST_OUTPUTS:
                 if not (isinstance(value, list) and all(isinstance(v, str) and v for v in value)):  # pyright: ignore[reportUnknownVariableType]
-                    problems.append(f"output {name} must be a list of secret names, got {type(value).__name__}")
+                    problems.append(f"output {name} must be a list of names, got {type(value).__name__}")
             elif not (isinstance(value, str) and value):
                 problems.append(f"output {name} must be a non-empty string, got {value!r}")
         if not problems and urllib.parse.urlsplit(str(outputs["url"])).scheme not in ("http", "https"):
@@ -91,4 +92,5 @@ class DeployedStack(StackOutputs[str, tuple[str, ...]]):
             logging_service=text["loggingService"],
             mysql_secrets=names["mysqlSecrets"],
             wordpress_secrets=names["wordpressSecrets"],
+            backup_services=names["backupServices"],
         )

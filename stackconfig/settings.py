@@ -76,6 +76,11 @@ KEYS: tuple[Key, ...] = (
         "host name in the exported URL (default: the host of `dockerHost`); in host mode the port answers only "
         "on nodes running WordPress",
     ),
+    Key(
+        "wordpress.node",
+        None,
+        "hostname of the node holding `wp-content` (a node-local volume); WordPress is pinned there",
+    ),
     Key("wordpress.keysGeneration", 1, "bump to regenerate WordPress's eight keys and salts on purpose"),
     Key("wordpress.cpus", 1.0, "CPU limit (a quarter is reserved)"),
     Key("wordpress.memoryMb", 512, "memory limit in MiB (a quarter is reserved)"),
@@ -97,6 +102,17 @@ KEYS: tuple[Key, ...] = (
     Key("logging.route", None, "logspout route URI, e.g. `syslog+tls://logs.example.com:6514`"),
     Key("logging.cpus", 0.1, "CPU limit"),
     Key("logging.memoryMb", 64, "memory limit in MiB"),
+    Key("backup.enabled", False, 'scheduled backups of the database and `wp-content` (docs/operations.md, "Backups")'),
+    Key(
+        "backup.node",
+        None,
+        "hostname of the node the backups are kept on; required with `backup.enabled`. `wp-content` is "
+        "archived from this node's volume: set `wordpress.node` to the same node",
+    ),
+    Key("backup.intervalMinutes", 1440, "a backup every this many minutes, 5 to 10080 (aligned to UTC)"),
+    Key("backup.keep", 7, "complete backups kept, 1 to 1000; older ones are deleted"),
+    Key("backup.cpus", 0.5, "CPU limit of each backup job"),
+    Key("backup.memoryMb", 256, "memory limit in MiB of each backup job"),
     Key("nodes.names", [], "nodes (hostnames or IDs) this stack labels `env=<envLabel>` itself"),
     Key("nodes.takeOver", False, "let the stack take listed nodes another environment's label holds"),
 )
@@ -171,7 +187,18 @@ class WordPressSettings:
     port: int
     publish_mode: PublishMode
     public_host: str
+    node: str | None  # where wp-content's volume lives; None leaves placement to the env label alone
     keys_generation: int
+    cpus: float
+    memory_mb: int
+
+
+@dataclass(frozen=True)
+class BackupSettings:
+    enabled: bool
+    node: str | None  # set whenever enabled
+    interval_minutes: int
+    keep: int
     cpus: float
     memory_mb: int
 
@@ -193,6 +220,7 @@ class StackSettings:
     logging: LoggingSettings
     mysql: MySqlSettings
     wordpress: WordPressSettings
+    backup: BackupSettings
     node_labels: NodeLabelSettings
 
     @property
@@ -354,10 +382,23 @@ def parse_settings(config: Mapping[str, Any], namespace: str = NAMESPACE) -> Sta
         port=read.integer("wordpress.port", wp["port"], 1, 65535),
         publish_mode="host" if publish_mode == "host" else "ingress",
         public_host=public_host or host_of_docker_url(docker_host),
+        node=read.optional("wordpress.node", wp["node"], _HOSTNAME_RE, "a node hostname"),
         keys_generation=read.integer("wordpress.keysGeneration", wp["keysGeneration"], 1, 1_000_000),
         cpus=read.cpus("wordpress", wp),
         memory_mb=read.memory_mb("wordpress", wp),
     )
+
+    bk = read.group("backup", config.get("backup"))
+    backup = BackupSettings(
+        enabled=read.boolean("backup.enabled", bk["enabled"]),
+        node=read.optional("backup.node", bk["node"], _HOSTNAME_RE, "a node hostname"),
+        interval_minutes=read.integer("backup.intervalMinutes", bk["intervalMinutes"], 5, 10080),
+        keep=read.integer("backup.keep", bk["keep"], 1, 1000),
+        cpus=read.cpus("backup", bk),
+        memory_mb=read.memory_mb("backup", bk),
+    )
+    if backup.enabled and backup.node is None:
+        read.fail("backup.node", None, "a node hostname: with backup.enabled the backups need a node to live on")
 
     nodes_group = read.group("nodes", config.get("nodes"))
     node_labels = NodeLabelSettings(
@@ -374,6 +415,7 @@ def parse_settings(config: Mapping[str, Any], namespace: str = NAMESPACE) -> Sta
         logging=logging_settings,
         mysql=mysql,
         wordpress=wordpress,
+        backup=backup,
         node_labels=node_labels,
     )
 

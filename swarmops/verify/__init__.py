@@ -4,9 +4,9 @@
     python -m swarmops.verify --outputs outputs.json    # ... or from a saved copy ('-' = stdin)
     python -m swarmops.verify --stack prod --docker-host ssh://deploy@swarm-manager --json
 
-One row per check; exit 0 when every row passes, 1 when any fails, 2 when verification could not
-run at all (unreadable outputs, no Docker manager). One job per module, so the judgement is tested
-without an engine:
+One row per check; exit 0 when no row fails (a check that can't be tried from here says SKIP and
+why), 1 when any fails, 2 when verification could not run at all (unreadable outputs, no Docker
+manager). One job per module, so the judgement is tested without an engine:
 
 - `stack`: what to verify, read with the pulumi CLI (or from a saved copy of the outputs);
 - `swarmlib.facts` (shared with preflight) and `http_probe`: the swarm and the URL as plain data;
@@ -24,7 +24,8 @@ from typing import Literal
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
-Status = Literal["PASS", "FAIL"]
+# SKIP: a check that could not be tried from here; it says why and fails nothing.
+Status = Literal["PASS", "FAIL", "SKIP"]
 # What a check says about one service: its status and the row's detail.
 Verdict = tuple[Status, str]
 

@@ -6,6 +6,7 @@ runs for the roles it names (and "healthy" only where the service has a health c
 
 from __future__ import annotations
 
+import datetime as dt
 import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -15,7 +16,10 @@ from stackconfig.names import ENV_LABEL_KEY, ROLE_LABEL, STACK_LABEL
 from stackconfig.outputs import ROLES
 from swarmlib.facts import PortFacts, ServiceFacts, SwarmFacts, TaskFacts
 from swarmops.verify import Row, Verdict
+from swarmops.verify.backups import check_backups
+from swarmops.verify.database import check_database
 from swarmops.verify.http_probe import HttpResult
+from swarmops.verify.observed import Inside, Observed
 from swarmops.verify.secret_files import check_secrets
 from swarmops.verify.stack import Expected
 from swarmops.verify.tasks import (
@@ -29,8 +33,12 @@ from swarmops.verify.tasks import (
     running_tasks,
 )
 
+# The backup jobs' roles (their wordpress-swarm.role labels), in the order the outputs list them.
+BACKUP_ROLES = ("backup-database", "backup-content")
+BACKUP_ROLE_SET = frozenset(BACKUP_ROLES)
+
 # Judges one service of a role that exists; a missing service fails every row without a judge.
-Judge = Callable[[str, ServiceFacts, Expected, SwarmFacts], Verdict]
+Judge = Callable[[str, ServiceFacts, Expected, Observed], Verdict]
 
 
 def target(role: str, name: str) -> str:
@@ -53,8 +61,9 @@ def check_service(role: str, name: str, service: ServiceFacts | None, expected: 
     return Row("service", row_target, "PASS", f"{service.mode}, labelled role={role} stack={labelled_stack}")
 
 
-def check_converged(role: str, service: ServiceFacts, expected: Expected, facts: SwarmFacts) -> Verdict:
+def check_converged(role: str, service: ServiceFacts, expected: Expected, observed: Observed) -> Verdict:
     """Running tasks = desired: replicas, or one per eligible node for a global service."""
+    facts = observed.facts
     nodes = facts.nodes_by_id()
     running = running_tasks(service, nodes)
     problems: list[str] = []
@@ -92,10 +101,11 @@ def check_converged(role: str, service: ServiceFacts, expected: Expected, facts:
     return "PASS", what + note
 
 
-def check_healthy(role: str, service: ServiceFacts, expected: Expected, facts: SwarmFacts) -> Verdict:
+def check_healthy(role: str, service: ServiceFacts, expected: Expected, observed: Observed) -> Verdict:
     """Swarm reports a task with a health check as 'starting' until the check passes and fails it
     ("unhealthy container") when it fails, so a running task on any node is a healthy one. The
     containers on the node we talk to are also inspected, to catch one between those two events."""
+    facts = observed.facts
     nodes = facts.nodes_by_id()
     running = running_tasks(service, nodes)
     waiting = [t for t in current_tasks(service) if t.state == "starting"]
@@ -115,8 +125,9 @@ def check_healthy(role: str, service: ServiceFacts, expected: Expected, facts: S
     return "PASS", detail + (f" ({history})" if history else "")
 
 
-def check_logging_placement(role: str, service: ServiceFacts, expected: Expected, facts: SwarmFacts) -> Verdict:
+def check_logging_placement(role: str, service: ServiceFacts, expected: Expected, observed: Observed) -> Verdict:
     """Exactly one running task on each node labelled env=<envLabel> that keeps its tasks, none elsewhere."""
+    facts = observed.facts
     label = expected.deployed.env_label
     nodes = facts.nodes_by_id()
     labelled = [n for n in facts.nodes if n.labels.get(ENV_LABEL_KEY, "").casefold() == label.casefold()]
@@ -161,13 +172,13 @@ def _ports_text(ports: Iterable[PortFacts]) -> str:
     return ", ".join(f"{p.published}->{p.target}/{p.protocol} ({p.mode})" for p in ports)
 
 
-def check_no_published_port(role: str, service: ServiceFacts, expected: Expected, facts: SwarmFacts) -> Verdict:
+def check_no_published_port(role: str, service: ServiceFacts, expected: Expected, observed: Observed) -> Verdict:
     if service.ports:
         return "FAIL", f"publishes {_ports_text(service.ports)}"
     return "PASS", f"nothing published (endpoint mode {service.endpoint_mode})"
 
 
-def check_published_port(role: str, service: ServiceFacts, expected: Expected, facts: SwarmFacts) -> Verdict:
+def check_published_port(role: str, service: ServiceFacts, expected: Expected, observed: Observed) -> Verdict:
     """The URL's port is published, in the publish mode the stack chose."""
     url, publish_mode = expected.deployed.url, expected.deployed.publish_mode
     parts = urllib.parse.urlsplit(url)
@@ -198,12 +209,12 @@ class ServiceCheck:
 SERVICE_CHECKS: Final[dict[str, ServiceCheck]] = {
     "converged": ServiceCheck(
         "Running tasks = replicas, or one per eligible node for a global service; else why not.",
-        frozenset(ROLES),
+        frozenset(ROLES) | BACKUP_ROLE_SET,
         check_converged,
     ),
     "healthy": ServiceCheck(
         "Every task of a service with a health check has passed it.",
-        frozenset(ROLES),
+        frozenset(ROLES) | BACKUP_ROLE_SET,
         check_healthy,
         only_with_healthcheck=True,
     ),
@@ -224,6 +235,11 @@ SERVICE_CHECKS: Final[dict[str, ServiceCheck]] = {
         frozenset({"mysql", "wordpress"}),
         check_secrets,
     ),
+    "database": ServiceCheck(
+        "MySQL knows its users: the application user logs in with its secret, root on the socket.",
+        frozenset({"mysql"}),
+        check_database,
+    ),
 }
 
 
@@ -235,20 +251,38 @@ def check_http(result: HttpResult) -> Row:
     return Row("http", result.url, "FAIL", f"{last} ({tries})")
 
 
-def evaluate(expected: Expected, facts: SwarmFacts, http_result: HttpResult) -> list[Row]:
-    """Rows in a stable order: per service exists / converged / healthy / role-specific, then HTTP.
-    A missing service still yields its rows, failed, so the table's shape never changes."""
+def evaluate(
+    expected: Expected,
+    facts: SwarmFacts,
+    http_result: HttpResult,
+    inside: Inside | None = None,
+    now: dt.datetime | None = None,
+) -> list[Row]:
+    """Rows in a stable order: per service exists / converged / healthy / role-specific, the backup
+    jobs and the backups when the stack has them, then HTTP. A missing service still yields its
+    rows, failed, so the table's shape never changes."""
+    observed = Observed(facts, inside or Inside(), now or dt.datetime.now(dt.UTC))
     rows: list[Row] = []
     for role in ROLES:
-        name = expected.deployed.service(role)
-        service = facts.service(name)
-        rows.append(check_service(role, name, service, expected))
-        for check_name, check in SERVICE_CHECKS.items():
-            if not check.applies(role, service):
-                continue
-            verdict: Verdict = (
-                check.judge(role, service, expected, facts) if service is not None else ("FAIL", "service not found")
-            )
-            rows.append(Row(check_name, target(role, name), *verdict))
+        rows += _service_rows(role, expected.deployed.service(role), expected, observed)
+    for role, name in zip(BACKUP_ROLES, expected.deployed.backup_services, strict=False):
+        rows += _service_rows(role, name, expected, observed)
+    if expected.deployed.backup_services:
+        inside = observed.inside
+        verdict = check_backups(inside.backups, inside.why_no_backups, observed.now)
+        rows.append(Row("backups", target("backups", expected.deployed.backup_services[0]), *verdict))
     rows.append(check_http(http_result))
+    return rows
+
+
+def _service_rows(role: str, name: str, expected: Expected, observed: Observed) -> list[Row]:
+    service = observed.facts.service(name)
+    rows = [check_service(role, name, service, expected)]
+    for check_name, check in SERVICE_CHECKS.items():
+        if not check.applies(role, service):
+            continue
+        verdict: Verdict = (
+            check.judge(role, service, expected, observed) if service is not None else ("FAIL", "service not found")
+        )
+        rows.append(Row(check_name, target(role, name), *verdict))
     return rows

@@ -13,8 +13,11 @@ from typing import TYPE_CHECKING, TextIO
 from swarmlib.client import DockerHostError, reachable_client, resolve_host
 from swarmlib.facts import SwarmFacts, gather_facts
 from swarmops.verify import EXIT_ERROR, EXIT_OK, Row, VerifyError
+from swarmops.verify.backups import read_backups
 from swarmops.verify.checks import evaluate
+from swarmops.verify.database import try_logins
 from swarmops.verify.http_probe import probe_http
+from swarmops.verify.observed import Inside
 from swarmops.verify.render import exit_code, render_error_json, render_json, render_table
 from swarmops.verify.stack import (
     Expected,
@@ -137,9 +140,19 @@ def _check_once(expected: Expected, host: str | None, ssh_opts: Sequence[str], a
     try:
         # The host as the client resolves None; the facts only carry it as a label.
         facts = read_facts(client, resolve_host(host), expected)
+        inside = look_inside(client, expected)
     finally:
         client.close()
     result = probe_http(
         expected.deployed.url, timeout=args.http_timeout, attempts=args.http_attempts, delay=args.http_delay
     )
-    return evaluate(expected, facts, result)
+    return evaluate(expected, facts, result, inside)
+
+
+def look_inside(client: DockerClient, expected: Expected) -> Inside:
+    """What only the stack's own containers can tell: the database's logins, the backups."""
+    logins, why_no_logins = try_logins(client, expected.deployed.mysql_service)
+    backups, why_no_backups = None, "the stack takes no backups"
+    if expected.deployed.backup_services:
+        backups, why_no_backups = read_backups(client, expected.deployed.backup_services[0])
+    return Inside(logins, why_no_logins, backups, why_no_backups)

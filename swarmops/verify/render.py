@@ -10,7 +10,7 @@ from swarmops.verify import EXIT_FAILED, EXIT_OK, Row
 
 
 def exit_code(rows: Iterable[Row]) -> int:
-    return EXIT_FAILED if any(r.status != "PASS" for r in rows) else EXIT_OK
+    return EXIT_FAILED if any(r.status == "FAIL" for r in rows) else EXIT_OK
 
 
 def render_table(rows: Sequence[Row]) -> str:
@@ -21,9 +21,11 @@ def render_table(rows: Sequence[Row]) -> str:
         f"{r.check:<{widths[0]}}  {r.target:<{widths[1]}}  {s:<{widths[2]}}  {r.detail}"
         for r, s in [(header, "STATUS"), *((r, r.status) for r in rows)]
     ]
-    failed = sum(r.status != "PASS" for r in rows)
+    failed = sum(r.status == "FAIL" for r in rows)
+    skipped = sum(r.status == "SKIP" for r in rows)
     # Not "N passed, N failed": CI log readers take that line for a test runner's verdict.
-    lines.append(f"{failed} of {len(rows)} checks FAILED" if failed else f"all {len(rows)} checks passed")
+    summary = f"{failed} of {len(rows)} checks FAILED" if failed else f"all {len(rows) - skipped} checks passed"
+    lines.append(summary + (f" ({skipped} not tried from here)" if skipped else ""))
     return "\n".join(lines)
 
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import posixpath
 
 from stackconfig.names import SECRETS_DIR
-from swarmlib.facts import SecretRef, ServiceFacts, SwarmFacts
+from swarmlib.facts import SecretRef, ServiceFacts
 from swarmops.verify import Verdict
+from swarmops.verify.observed import Observed
 from swarmops.verify.stack import Expected
 from swarmops.verify.tasks import running_tasks
 
@@ -64,11 +65,12 @@ def _password_pair(wordpress: ServiceFacts, mysql: ServiceFacts | None) -> tuple
     return None, f"same secret as {theirs}"
 
 
-def check_secrets(role: str, service: ServiceFacts, expected: Expected, facts: SwarmFacts) -> Verdict:
+def check_secrets(role: str, service: ServiceFacts, expected: Expected, observed: Observed) -> Verdict:
     """Each expected secret is referenced by the spec with a target file, exists, and is in the
     spec of every running task (a task from before an update would lack a new secret). Every
     `*_FILE` variable pointing into /run/secrets has a secret mounted at exactly that path, and
     WordPress's DB password file is the same secret as MySQL's user password file."""
+    facts = observed.facts
     running = running_tasks(service, facts.nodes_by_id())
     refs = {ref.name: ref for ref in service.secrets}
     problems: list[str] = []

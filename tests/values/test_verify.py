@@ -27,9 +27,10 @@ from swarmlib.facts import (
     service_facts,
     task_facts,
 )
-from swarmops.verify import EXIT_ERROR, Row, Status, VerifyError, cli
+from swarmops.verify import EXIT_ERROR, Row, Status, VerifyError, cli, database
 from swarmops.verify.checks import check_http, evaluate
 from swarmops.verify.http_probe import HttpResult, probe_http
+from swarmops.verify.observed import DatabaseLogins, Inside
 from swarmops.verify.render import exit_code, render_json, render_table
 from swarmops.verify.stack import (
     Expected,
@@ -49,6 +50,7 @@ OUTPUTS: dict[str, Any] = {
     "loggingService": "logging-logspout-1",
     "mysqlSecrets": ["db-root-password-1", "db-user-password-1"],
     "wordpressSecrets": ["db-user-password-1"],
+    "backupServices": [],
 }
 EXPECTED = Expected.parse(OUTPUTS, stack="dev")
 HTTP_OK = HttpResult("http://localhost:30080/", 302, None, 1, 0.01)
@@ -170,7 +172,7 @@ def test_outputs_problems_are_reported_together() -> None:
     message = str(info.value)
     assert "missing output(s): url, mysqlService" in message
     assert "output envLabel is marked secret" in message
-    assert "output wordpressSecrets must be a list of secret names" in message
+    assert "output wordpressSecrets must be a list of names" in message
     assert "output publishMode must be a non-empty string" in message
 
 
@@ -225,8 +227,11 @@ def test_stack_outputs_cli_failures_are_explained() -> None:
 # --------------------------------------------------------------------------- evaluation
 
 
+LOGGED_IN = DatabaseLogins(node="node1", user_error=None, root_error=None)
+
+
 def test_healthy_stack_passes_every_row_in_a_stable_order() -> None:
-    rows = evaluate(EXPECTED, facts(), HTTP_OK)
+    rows = evaluate(EXPECTED, facts(), HTTP_OK, Inside(LOGGED_IN))
     assert [(r.check, r.target, r.status) for r in rows] == [
         ("service", "logging logging-logspout-1", "PASS"),
         ("converged", "logging logging-logspout-1", "PASS"),
@@ -237,6 +242,7 @@ def test_healthy_stack_passes_every_row_in_a_stable_order() -> None:
         ("healthy", "mysql db-mysql-1", "PASS"),
         ("ports", "mysql db-mysql-1", "PASS"),
         ("secrets", "mysql db-mysql-1", "PASS"),
+        ("database", "mysql db-mysql-1", "PASS"),
         ("service", "wordpress site-wordpress-1", "PASS"),
         ("converged", "wordpress site-wordpress-1", "PASS"),
         ("healthy", "wordpress site-wordpress-1", "PASS"),
@@ -279,6 +285,7 @@ def test_missing_service_fails_all_its_rows_and_nothing_else() -> None:
         ("healthy", "mysql"): "service not found",
         ("ports", "mysql"): "service not found",
         ("secrets", "mysql"): "service not found",
+        ("database", "mysql"): "service not found",
         ("secrets", "wordpress"): "WORDPRESS_DB_PASSWORD_FILE: cannot compare with mysql's MYSQL_PASSWORD_FILE "
         "secret, the mysql service is missing",
     }
@@ -820,6 +827,7 @@ def fake_swarm(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setattr(cli, "reachable_client", client)
     monkeypatch.setattr(cli, "gather_facts", gather)
     monkeypatch.setattr(cli, "probe_http", lambda url, **_kw: replace(state["http"], url=url))
+    monkeypatch.setattr(cli, "look_inside", lambda _client, _expected: Inside(LOGGED_IN))
     return state
 
 
@@ -834,7 +842,7 @@ def test_main_passes_with_exit_0(fake_swarm: dict[str, Any], tmp_path: Path) -> 
     path.write_text(json.dumps(OUTPUTS))
     code, out, err = run_main(["--outputs", str(path), "--docker-host", "ssh://deploy@m"])
     assert (code, err) == (0, "")
-    assert out.splitlines()[-1] == "all 15 checks passed"
+    assert out.splitlines()[-1] == "all 16 checks passed"
     assert fake_swarm["hosts"] == ["ssh://deploy@m"]
     # The tasks of exactly the stack's three services are read.
     assert fake_swarm["detailed"] == [("logging-logspout-1", "db-mysql-1", "site-wordpress-1")]
@@ -1023,3 +1031,67 @@ def test_facts_from_raw_api_objects() -> None:
         "Status": {"State": "failed", "Err": "task: non-zero exit (137)", "ContainerStatus": {"ExitCode": 137}},
     }
     assert (task_facts(ended).state, task_facts(ended).exit_code) == ("failed", 137)
+
+
+# --------------------------------------------------------------------------- the database's own logins
+
+
+def test_a_database_that_lets_both_logins_in_passes() -> None:
+    (row,) = [r for r in evaluate(EXPECTED, facts(), HTTP_OK, Inside(LOGGED_IN)) if r.check == "database"]
+    assert (row.status, row.detail) == (
+        "PASS",
+        "the user logs in to its database and root on the socket (task on node1)",
+    )
+
+
+def test_a_half_initialised_database_fails_naming_the_recovery() -> None:
+    half = DatabaseLogins(
+        node="node1",
+        user_error="ERROR 1045 (28000): Access denied for user 'wordpress'@'127.0.0.1' (using password: YES)",
+        root_error="ERROR 1045 (28000): Access denied for user 'root'@'localhost' (using password: YES)",
+    )
+    rows = evaluate(EXPECTED, facts(), HTTP_OK, Inside(half))
+    (row,) = [r for r in rows if r.check == "database"]
+    assert row.status == "FAIL"
+    assert "the user can't log in: ERROR 1045" in row.detail
+    assert "root can't log in: ERROR 1045" in row.detail
+    assert "initialised only part-way" in row.detail
+    assert "docs/operations.md, 'A half-initialised database'" in row.detail
+    assert exit_code(rows) == 1
+
+
+def test_a_database_that_cant_be_entered_from_here_is_skipped_with_the_reason() -> None:
+    why = "not tried: MySQL's task runs on swarm-db-1, not on the node verify talks to"
+    rows = evaluate(EXPECTED, facts(), HTTP_OK, Inside(None, why))
+    (row,) = [r for r in rows if r.check == "database"]
+    assert (row.status, row.detail) == ("SKIP", why)
+    assert exit_code(rows) == 0
+    assert render_table(rows).splitlines()[-1] == f"all {len(rows) - 1} checks passed (1 not tried from here)"
+
+
+@pytest.mark.parametrize(
+    ("output", "user", "root"),
+    [
+        ("user: ok\nroot: ok\n", None, None),
+        (
+            "user: ERROR 1049 (42000): Unknown database 'wordpress'\nroot: ok\n",
+            "ERROR 1049 (42000): Unknown database 'wordpress'",
+            None,
+        ),
+        (
+            "bash: mysql: command not found\n",
+            "no user login result: bash: mysql: command not found",
+            "no root login result: bash: mysql: command not found",
+        ),
+    ],
+)
+def test_the_login_scripts_answers_are_read_per_account(output: str, user: str | None, root: str | None) -> None:
+    assert (database._error(output, "user"), database._error(output, "root")) == (user, root)  # pyright: ignore[reportPrivateUsage]
+
+
+def test_the_login_script_puts_no_password_on_a_command_line() -> None:
+    # The passwords are read from the secret files into option files on pipes (printf is a builtin).
+    assert "--password" not in database.LOGIN_SCRIPT
+    assert "-p" not in database.LOGIN_SCRIPT.split()
+    assert '"$(cat "$file")"' in database.LOGIN_SCRIPT
+    assert "--defaults-extra-file=<(printf" in database.LOGIN_SCRIPT

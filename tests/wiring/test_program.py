@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.mysql import MySqlWithSecrets, MySqlWithSecretsArgs
+from components.mysql import MySqlWithSecrets, MySqlWithSecretsArgs, init_file_sql
 from components.specs import Limits
 from components.wordpress import WordPressSite, WordPressSiteArgs
 from stackconfig.names import WORDPRESS_KEYS, wordpress_key_file
@@ -67,11 +67,22 @@ def test_declares_exactly_the_expected_resources(stack: str) -> None:
         "wordpress-swarm:mysql:MySqlWithSecrets": 1,
         "wordpress-swarm:wordpress:WordPressSite": 1,
         SERVICE: 3,
-        SECRET: 2 + len(WORDPRESS_KEYS),
+        # Two passwords, MySQL's start-up file, WordPress's keys and salts.
+        SECRET: 3 + len(WORDPRESS_KEYS),
         PASSWORD: 2 + len(WORDPRESS_KEYS),
         NETWORK: 1,
         VOLUME: 2,
-    } | ({"pulumi-python:dynamic/wordpress-swarm:NodeEnvLabel": 1} if stack == "prod" else {})
+    } | (
+        # Prod labels its nodes and takes backups: two jobs and their volume.
+        {
+            "pulumi-python:dynamic/wordpress-swarm:NodeEnvLabel": 1,
+            "wordpress-swarm:backups:SiteBackups": 1,
+            SERVICE: 5,
+            VOLUME: 3,
+        }
+        if stack == "prod"
+        else {}
+    )
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -100,6 +111,10 @@ def test_secret_wiring_env_path_equals_mount_path_equals_intended_secret(stack: 
     mysql_mounts, wordpress_mounts = mounted(mysql), mounted(wordpress)
     assert mysql_mounts[mysql["env"]["MYSQL_ROOT_PASSWORD_FILE"]] == "db-root-password-id"
     assert mysql_mounts[mysql["env"]["MYSQL_PASSWORD_FILE"]] == "db-user-password-id"
+    # The server runs the init file it mounts, readable by the mysql user (uid 999) only.
+    (init_file,) = [s for s in mysql["secrets"] if s["secretId"] == "db-init-file-id"]
+    assert mysql["args"] == ["mysqld", f"--init-file={init_file['fileName']}"]
+    assert (init_file["fileUid"], init_file["fileGid"], init_file["fileMode"]) == ("999", "999", 0o400)
     # WordPress reads the very secret MySQL created its user with.
     assert wordpress_mounts[wordpress["env"]["WORDPRESS_DB_PASSWORD_FILE"]] == "db-user-password-id"
     # Each key and salt from its own generated secret, read through its _FILE variable.
@@ -116,7 +131,9 @@ def test_secret_wiring_env_path_equals_mount_path_equals_intended_secret(stack: 
 @pytest.mark.parametrize("stack", STACKS)
 def test_secrets_hold_standard_base64_of_the_generated_password_marked_secret(stack: str) -> None:
     for secret in deployed(stack).of_type(SECRET):
-        assert secret.inputs["data"] == base64.b64encode(FAKE_PASSWORD.encode()).decode()
+        # MySQL's init file sets the user's password to the generated one.
+        content = init_file_sql("wordpress", FAKE_PASSWORD) if secret.name == "db-init-file" else FAKE_PASSWORD
+        assert secret.inputs["data"] == base64.b64encode(content.encode()).decode()
         assert "data" in secret.secret_paths
         # No fixed name: create-before-replace can roll a new secret in beside the old.
         assert "name" not in secret.inputs
@@ -131,7 +148,7 @@ def test_no_plaintext_password_anywhere(stack: str) -> None:
         for path, value in walk(resource.inputs):
             assert FAKE_PASSWORD not in str(value), f"{resource.name}.{path}"
     assert FAKE_PASSWORD not in json.dumps(deployment.outputs)
-    assert "data" not in json.dumps(deployment.outputs)
+    assert '"data"' not in json.dumps(deployment.outputs)
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -182,7 +199,7 @@ def test_volumes_hold_mysql_data_and_wordpress_content(stack: str) -> None:
     assert {name: (v.inputs["name"], v.inputs["driver"]) for name, v in volumes.items()} == {
         "db-data": (data, "local"),
         "site-content": (content, "local"),
-    }
+    } | ({"backups-volume": (f"wordpress-swarm-{stack}-backups", "local")} if stack == "prod" else {})
     # Data outlives `pulumi destroy`.
     assert all(v.retain_on_delete for v in volumes.values())
     assert not any(r.retain_on_delete for r in deployed(stack).resources if r.type != VOLUME)
@@ -216,7 +233,7 @@ def test_components_parent_their_children_and_use_the_explicit_provider(stack: s
         "wordpress-swarm:logging:LoggingDaemon",
         "wordpress-swarm:mysql:MySqlWithSecrets",
         "wordpress-swarm:wordpress:WordPressSite",
-    }
+    } | ({"wordpress-swarm:backups:SiteBackups"} if stack == "prod" else set())
     for resource in deployment.resources:
         if resource.type.startswith("docker:"):
             assert resource.parent in components, resource.name
@@ -260,11 +277,15 @@ def test_stack_outputs(stack: str) -> None:
         "wordpressService": "site-wordpress-a1b2c3d",
         "mysqlService": "db-mysql-a1b2c3d",
         "loggingService": "logging-logspout-a1b2c3d",
-        "mysqlSecrets": ["db-root-password-a1b2c3d", "db-user-password-a1b2c3d"],
+        "mysqlSecrets": ["db-root-password-a1b2c3d", "db-user-password-a1b2c3d", "db-init-file-a1b2c3d"],
         "wordpressSecrets": [
             "db-user-password-a1b2c3d",
             *(f"site-{wordpress_key_file(key)}-a1b2c3d" for key in WORDPRESS_KEYS),
         ],
+        "backupServices": {
+            "dev": [],
+            "prod": ["backups-database-a1b2c3d", "backups-content-a1b2c3d"],
+        }[stack],
     }
     assert deployed(stack).secret_outputs == set()
 
@@ -317,13 +338,19 @@ def test_every_component_registers_the_outputs_it_exposes(stack: str) -> None:
         "password_secret_id": "db-user-password-id",
         "password_secret_name": "db-user-password-a1b2c3d",
         "service_name": "db-mysql-a1b2c3d",
-        "secret_names": ["db-root-password-a1b2c3d", "db-user-password-a1b2c3d"],
+        "secret_names": ["db-root-password-a1b2c3d", "db-user-password-a1b2c3d", "db-init-file-a1b2c3d"],
     }
     assert registered["WordPressSite"] == {
         "url": deployment.outputs["url"],
         "service_name": "site-wordpress-a1b2c3d",
         "secret_names": deployment.outputs["wordpressSecrets"],
+        "content_volume_name": f"wordpress-swarm-{stack}-wordpress-content",
     }
+    if stack == "prod":
+        assert registered["SiteBackups"] == {
+            "service_names": deployment.outputs["backupServices"],
+            "volume_name": "wordpress-swarm-prod-backups",
+        }
 
 
 def test_the_components_take_plain_values_from_any_program() -> None:
@@ -353,6 +380,7 @@ def test_the_components_take_plain_values_from_any_program() -> None:
                 port=8080,
                 publish_mode="ingress",
                 public_host="shop.example.com",
+                node=None,
                 keys_generation=1,
                 limits=Limits(1, 256),
             ),
@@ -363,3 +391,29 @@ def test_the_components_take_plain_values_from_any_program() -> None:
     assert container(wordpress)["env"]["WORDPRESS_DB_NAME"] == "shop"
     assert wordpress.inputs["taskSpec"]["placement"]["constraints"] == ["node.role==worker"]
     assert deployment.one(NETWORK).inputs.get("options") is None
+
+
+def test_prods_backups_read_mysqls_secret_and_network_and_wordpresss_content_on_its_node() -> None:
+    deployment = deployed("prod")
+    database, content = deployment.one(SERVICE, "backups-database"), deployment.one(SERVICE, "backups-content")
+    mysql, wordpress = service("prod", "mysql"), service("prod", "wordpress")
+    # The database part logs in as the application user with the very secret MySQL created it with.
+    (secret,) = container(database)["secrets"]
+    assert secret["secretId"] == "db-user-password-id"
+    assert container(database)["env"]["DB_PASSWORD_FILE"] == secret["fileName"]
+    assert database.inputs["taskSpec"]["networksAdvanceds"] == [{"id": "db-net-id"}]
+    assert mysql.inputs["taskSpec"]["networksAdvanceds"][0]["id"] == "db-net-id"
+    # The content part reads WordPress's own volume, read-only; both parts write one backups volume.
+    (site_content,) = container(wordpress)["mounts"]
+    assert {"type": "volume", "source": site_content["source"], "target": "/wp-content", "readOnly": True} in (
+        container(content)["mounts"]
+    )
+    backups = {"type": "volume", "source": "wordpress-swarm-prod-backups", "target": "/backups"}
+    assert backups in container(database)["mounts"]
+    assert backups in container(content)["mounts"]
+    assert "secrets" not in container(content)
+    # On the node that holds wp-content, which WordPress is pinned to.
+    for job in (database, content, wordpress):
+        assert "node.hostname==swarm-web-1" in job.inputs["taskSpec"]["placement"]["constraints"], job.name
+    assert container(database)["image"] == container(mysql)["image"]
+    assert container(content)["image"] == container(wordpress)["image"]
