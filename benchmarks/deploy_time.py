@@ -1,6 +1,6 @@
 """Deploy time of the dev stack with the real Pulumi CLI, against what it replaces and the floor.
 
-Same swarm (this machine's single-node swarm), same stand-in images (tests/engine/standins), medians
+Same swarm (this machine's single-node swarm), same lab images (swarmops/lab_images), medians
 of --rounds runs:
   (a) a no-op `pulumi preview` of the stack against the preview of an empty Pulumi Python program;
   (b) a first `pulumi up` until `swarmops.verify` passes, against `docker stack deploy` of the same
@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from stackconfig.names import STACK_LABEL  # noqa: E402
-from tests.engine import harness, standins, swarm_tasks  # noqa: E402
+from swarmops.lab_images.build import ensure_images  # noqa: E402
+from tests.engine import harness, swarm_tasks  # noqa: E402
 from tests.engine.pulumi_cli import VENV, Project, Stack, toolchain_env  # noqa: E402
 from tests.engine.test_pulumi_real import stack_config  # noqa: E402
 
@@ -191,7 +192,7 @@ def main() -> int:
         print(f"deploy_time: {toolchain}", file=sys.stderr)
         return 2
     client = docker.from_env()
-    images = standins.ensure_images(client)
+    images = {role: image.tag for role, image in ensure_images(client).items()}
     with tempfile.TemporaryDirectory(prefix="wpswarm-bench-") as scratch:
         project = Project(Path(scratch), toolchain)
         empty = empty_program_preview(project, rounds)

@@ -13,7 +13,8 @@
 * ``pulumi_project``  -- session: a pulumi_cli.Project (a copy of the program with its own file
                          backend) run by the real CLI and providers of scripts/pulumi-toolchain;
                          skips with the reason when there is no toolchain.
-* ``standin_images``  -- session: role -> tag of the stand-in images on ``engine``.
+* ``lab_images``      -- session: role -> tag of the lab images (swarmops.lab_images) on ``engine``.
+* ``netns_lab_images``-- session: the same tags, the images copied onto every ``netns_swarm`` node.
 * ``test_registry``   -- session: address (127.0.0.1:<port>) of a local image registry
                          (tests/engine/registry.py); skips with the reason when it can't be built.
 
@@ -23,6 +24,7 @@ Set WPSWARM_REQUIRE_ENGINE=1 (e.g. in CI) to turn those skips into failures.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from typing import NoReturn
 
@@ -30,7 +32,10 @@ import docker
 import pytest
 from docker.errors import DockerException
 
-from . import harness, images, netns, pulumi_cli, registry, standins
+from swarmops.lab_images.build import ensure_images
+from swarmops.lab_images.debian import LabImageError
+
+from . import harness, images, netns, pulumi_cli, registry
 
 
 def _unavailable(reason: str) -> NoReturn:
@@ -95,11 +100,27 @@ def pulumi_project(tmp_path_factory: pytest.TempPathFactory) -> pulumi_cli.Proje
 
 
 @pytest.fixture(scope="session")
-def standin_images(engine: docker.DockerClient) -> dict[str, str]:
+def lab_images(engine: docker.DockerClient) -> dict[str, str]:
+    """role -> tag of the lab images (swarmops.lab_images) on `engine`, built when missing."""
     try:
-        return standins.ensure_images(engine)
-    except harness.HarnessError as exc:
-        _unavailable(f"cannot build the stand-in images: {exc}")
+        built = ensure_images(engine)
+    except LabImageError as exc:
+        _unavailable(f"cannot build the lab images: {exc}")
+    for image in built.values():
+        harness.TIMINGS[f"lab image {image.role} ({image.how})"] = image.seconds
+    return {role: image.tag for role, image in built.items()}
+
+
+@pytest.fixture(scope="session")
+def netns_lab_images(
+    engine: docker.DockerClient, netns_swarm: netns.NetnsSwarm, lab_images: dict[str, str]
+) -> dict[str, str]:
+    """The lab images, copied from this machine's engine onto every netns node (once a session)."""
+    started = time.monotonic()
+    for tag in lab_images.values():
+        netns_swarm.distribute_image(tag, source=engine)
+    harness.TIMINGS["lab images copied to the netns nodes"] = time.monotonic() - started
+    return lab_images
 
 
 @pytest.fixture(scope="session")
@@ -109,6 +130,11 @@ def test_registry(engine: docker.DockerClient, tmp_path_factory: pytest.TempPath
         _unavailable(binary)
     with registry.running_registry(binary, tmp_path_factory.mktemp("registry")) as address:
         yield address
+    # The images pushed there carry the registry's name: none is left behind to resolve to it.
+    for image in engine.images.list():
+        for tag in image.tags:
+            if tag.startswith(f"{address}/"):
+                engine.images.remove(tag, force=True)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -120,3 +146,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_sep("-", "wpswarm engine harness timings")
         for what, seconds in harness.TIMINGS.items():
             terminalreporter.write_line(f"{what}: {seconds:.1f}s")
+    for what, figure in harness.FIGURES.items():
+        terminalreporter.write_line(f"{what}: {figure}")

@@ -36,6 +36,8 @@ SESSION_ID = uuid.uuid4().hex[:8]
 
 #: Wall-clock timings (seconds) recorded by the harness; conftest prints them.
 TIMINGS: dict[str, float] = {}
+#: Other measured figures (sizes, counts), as text; conftest prints them too.
+FIGURES: dict[str, str] = {}
 
 
 _T = TypeVar("_T")

@@ -178,6 +178,17 @@ class Stack:
         args = ("stack", "export", "--show-secrets") if show_secrets else ("stack", "export")
         return json.loads(self.pulumi(*args).stdout)
 
+    def verify(self, *extra: str) -> subprocess.CompletedProcess[str]:
+        """`python -m swarmops.verify --stack <stack> --json`, from the project's copy."""
+        return subprocess.run(
+            [str(VENV / "bin" / "python"), "-m", "swarmops.verify", "--stack", self.name, "--json", *extra],
+            cwd=self.project.directory,
+            env=self.project.env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
     def urn(self, resource_name: str) -> str:
         """The URN of the one resource named `resource_name` in the stack's state."""
         urns = [

@@ -9,6 +9,7 @@ platforms. The engine treats 127.0.0.0/8 as an insecure registry by default, so 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import shutil
 import subprocess
@@ -76,10 +77,14 @@ def _answers(address: str) -> bool:
 
 
 def push(client: docker.DockerClient, tag: str, address: str) -> tuple[str, str]:
-    """Pushes local image `tag` as <address>/<repository>:<tag>; returns (tagged, tagged@digest)."""
+    """Pushes an image of its own made from local image `tag` (one more label) as
+    <address>/<repository>:<tag>; returns (tagged, tagged@digest). Its own: a push records the
+    registry's digest on the image it pushes, and the engine then resolves every tag of that image
+    to the registry, so pushing a shared image would move other stacks' services onto it."""
     repository, _, version = tag.rpartition(":")
     target = f"{address}/{repository}"
-    client.images.get(tag).tag(target, version)
+    dockerfile = f"FROM {tag}\nLABEL wpswarm.test.registry={harness.SESSION_ID}\n".encode()
+    client.images.build(fileobj=io.BytesIO(dockerfile), tag=f"{target}:{version}", rm=True, pull=False)
     for line in client.images.push(target, version, stream=True, decode=True):
         if "error" in line:
             raise harness.HarnessError(f"push of {target}:{version} failed: {line['error']}")

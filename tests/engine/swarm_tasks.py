@@ -142,15 +142,3 @@ def local_node_labelled(client: docker.DockerClient, value: str) -> Iterator[str
     """env=<value> on the engine's own node for the block, under :func:`shared_node_lock`."""
     with shared_node_lock(), env_label_on(client, [local_node_id(client)], value):
         yield value
-
-
-def scale(client: docker.DockerClient, service: str, replicas: int) -> None:
-    """`docker service scale`: the current spec with only the replica count changed. (The SDK's
-    Service.scale sends the spec with the daemon's defaults filled in, which differs from the
-    stored one and rolls every task.)"""
-    api = client.api
-    raw = api.inspect_service(service)
-    spec = raw["Spec"]
-    spec["Mode"]["Replicated"]["Replicas"] = replicas
-    url = f"{api.base_url}/v{api.api_version}/services/{raw['ID']}/update"
-    api.post(url, json=spec, params={"version": raw["Version"]["Index"]}).raise_for_status()

@@ -8,8 +8,8 @@ chosen on two claims:
 2. ``mysqladmin ping`` exits 0 on any server answer, even "Access denied", so the check needs no
    credentials.
 
-``mysql:8.4`` cannot be pulled here, so the server is MariaDB 10.11 from Debian bookworm, in an image
-built by :mod:`.mariadb_image` (its entrypoint mimics the official first start).  Every test runs
+``mysql:8.4`` cannot be pulled here, so the server is MariaDB 10.11 from Debian bookworm, in the lab
+mysql image (swarmops/lab_images: its entrypoint keeps the official first start).  Every test runs
 the EXACT command list of ``MYSQL_HEALTH.test`` as the service's health check, and also by
 ``docker exec``.  Only the check's *interval* (and, in test a, its start period) is shortened, for
 test time: timeout and retries are the product's.
@@ -21,7 +21,7 @@ import re
 import secrets
 import string
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -38,7 +38,6 @@ from components.specs import PASSWORD_SPECIALS
 from stackconfig.names import MYSQL_ROOT_PASSWORD_FILE, MYSQL_USER_PASSWORD_FILE, SECRETS_DIR
 
 from . import harness, swarm_tasks
-from .mariadb_image import INIT_SOCKET, MARIADB_TAG, ensure_mariadb_image
 
 SECOND = 1_000_000_000  # docker API durations are nanoseconds
 #: The product's health check command, exactly; "CMD" means exec form, the rest is what runs.
@@ -46,8 +45,12 @@ HEALTH_TEST: list[str] = list(MYSQL_HEALTH.test)
 PROBE: list[str] = HEALTH_TEST[1:]
 #: The same probe without --silent: shows *why* it passed or failed (diagnostics only).
 PROBE_VERBOSE: list[str] = [arg for arg in PROBE if arg != "--silent"]
-#: Test c keeps the init's temporary server up this long (MariaDB's own init takes ~1 s).
+#: Test c keeps the init's temporary server up this long (MariaDB's own init takes ~1 s), with an
+#: init script of its own, run by the entrypoint like any /docker-entrypoint-initdb.d script.
 INIT_HOLD_SECONDS = 4
+HOLD_SCRIPT = f'log "hold: start"; sleep {INIT_HOLD_SECONDS}; log "hold: over"\n'
+#: The temporary init server's socket (the lab entrypoint's; the real server uses Debian's default).
+INIT_SOCKET = "/run/mysqld/init.sock"
 APP_USER = "wordpress"
 APP_DATABASE = "wordpress"
 ROOT_PASSWORD_PATH = f"{SECRETS_DIR}/{MYSQL_ROOT_PASSWORD_FILE}"
@@ -55,14 +58,22 @@ USER_PASSWORD_PATH = f"{SECRETS_DIR}/{MYSQL_USER_PASSWORD_FILE}"
 
 
 @pytest.fixture(scope="module")
-def mariadb_image(engine: docker.DockerClient) -> str:
-    try:
-        ensure_mariadb_image(engine, MARIADB_TAG)
-    except harness.HarnessError as exc:
-        # Not the engine: a Debian mirror and debootstrap, which a non-Debian CI runner may lack.
-        # WPSWARM_REQUIRE_ENGINE does not turn this skip into a failure; the reason shows in -rs.
-        pytest.skip(f"cannot build the MariaDB test image: {exc}")
-    return MARIADB_TAG
+def mariadb_image(lab_images: dict[str, str]) -> str:
+    return lab_images["mysql"]
+
+
+@pytest.fixture(scope="module")
+def holding_mariadb_image(
+    engine: docker.DockerClient, mariadb_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The lab mysql image with HOLD_SCRIPT in /docker-entrypoint-initdb.d."""
+    context = tmp_path_factory.mktemp("holding-mariadb")
+    (context / "00-hold.sh").write_text(HOLD_SCRIPT)
+    (context / "Dockerfile").write_text(f"FROM {mariadb_image}\nCOPY 00-hold.sh /docker-entrypoint-initdb.d/\n")
+    tag = f"wpswarm-test/mysql-init-hold:{harness.SESSION_ID}"
+    engine.images.build(path=str(context), tag=tag, rm=True, pull=False)
+    yield tag
+    engine.images.remove(tag, force=True)
 
 
 # --------------------------------------------------------------------------- #
@@ -108,8 +119,8 @@ def parse_time(text: str) -> float:
 
 
 def secret_ref(secret: Secret, path: str) -> SecretReference:
-    # As the product mounts them (components.swarm.SecretMount): absolute path, root-owned, 0444.
-    return SecretReference(str(secret.id), str(secret.name), filename=path, uid="0", gid="0", mode=0o444)
+    # As the product mounts MySQL's (components.specs.SecretMount): absolute path, root's alone.
+    return SecretReference(str(secret.id), str(secret.name), filename=path, uid="0", gid="0", mode=0o400)
 
 
 def create_mariadb_service(
@@ -206,27 +217,25 @@ class ServiceWatch:
         return self.engine.containers.get(self.container_id)
 
     def read_entrypoint_log(self) -> dict[str, float]:
-        """``{event: time}`` of the entrypoint's ``<time> wpswarm-entrypoint: <event>`` lines
-        (events: see :func:`event_key`)."""
+        """``{event: time}`` of the entrypoint's ``<time> [Entrypoint]: <event>`` lines, keyed
+        "init: start", "init: temporary server ready", "hold: start", "hold: over", "init: done"."""
+        keys = {
+            "initialising the data directory": "init: start",
+            "temporary server ready": "init: temporary server ready",
+            "hold: start": "hold: start",
+            "hold: over": "hold: over",
+            "init process done": "init: done",
+        }
         text = self.container().logs(stdout=True, stderr=False).decode(errors="replace")
         for line in text.splitlines():
-            stamp, marker, event = line.partition(" wpswarm-entrypoint: ")
-            if marker:
-                self.entrypoint_log.setdefault(event_key(event), parse_time(stamp))
+            stamp, marker, event = line.partition(" [Entrypoint]: ")
+            key = next((keys[k] for k in keys if event.startswith(k)), None)
+            if marker and key:
+                self.entrypoint_log.setdefault(key, parse_time(stamp))
         return self.entrypoint_log
 
     def sorted_probes(self) -> list[Probe]:
         return sorted(self.probes.values(), key=lambda p: p.start)
-
-
-def event_key(event: str) -> str:
-    """An entrypoint log event without its details: "init: start", "init: data directory created",
-    "init: temporary server ready", "init: holding", "init: hold over", "init: temporary server
-    stopped", "init: done", "starting"."""
-    if event.startswith("starting: "):
-        return "starting"
-    key = re.sub(r"\s*\([^)]*\)", "", event)
-    return re.sub(r" for \S+$", "", key).strip()
 
 
 def exec_probe(container: Container, cmd: Sequence[str]) -> tuple[int, str]:
@@ -269,6 +278,7 @@ def test_skip_networking_server_fails_health_check(
         mariadb_image,
         "mysql-nonet",
         args=["mariadbd", "--skip-networking"],
+        env={"MYSQL_ALLOW_EMPTY_PASSWORD": "yes"},
         healthcheck=product_healthcheck(interval=1 * SECOND, start_period=5 * SECOND),
     )
     watch = ServiceWatch(engine, str(service.id))
@@ -391,13 +401,13 @@ def test_password_protected_server_passes_health_check_without_credentials(
 
 
 def test_first_start_stays_starting_during_init_then_healthy(
-    engine: docker.DockerClient, mariadb_image: str, engine_resources: harness.TestResources
+    engine: docker.DockerClient, holding_mariadb_image: str, engine_resources: harness.TestResources
 ) -> None:
     """The entrypoint initialises a fresh volume like the official image: temporary server with
     --skip-networking and a socket, root password / database / user from the secret files over
-    that socket, shutdown, then the real server.  It holds the temporary server for
-    INIT_HOLD_SECONDS (MariaDB's init alone takes ~1 s, too short to watch with 1 s probes); the
-    reported init time excludes the hold.  Health check: the product's test, timeout, retries and
+    that socket, the init scripts, shutdown, then the real server.  An init script holds the
+    temporary server for INIT_HOLD_SECONDS (MariaDB's init alone takes ~1 s, too short to watch
+    with 1 s probes); the reported init time excludes the hold.  Health check: the product's test, timeout, retries and
     start period (3m); interval 1s (product 10s)."""
     res = engine_resources
     root_secret = engine.secrets.create(
@@ -410,14 +420,13 @@ def test_first_start_stays_starting_during_init_then_healthy(
     service = create_mariadb_service(
         engine,
         res,
-        mariadb_image,
+        holding_mariadb_image,
         "mysql-init",
         env={  # the product's environment (components.mysql.mysql_service_args)
             "MYSQL_ROOT_PASSWORD_FILE": ROOT_PASSWORD_PATH,
             "MYSQL_PASSWORD_FILE": USER_PASSWORD_PATH,
             "MYSQL_USER": APP_USER,
             "MYSQL_DATABASE": APP_DATABASE,
-            "WPSWARM_INIT_HOLD_SECONDS": str(INIT_HOLD_SECONDS),
         },
         secret_refs=[secret_ref(root_secret, ROOT_PASSWORD_PATH), secret_ref(user_secret, USER_PASSWORD_PATH)],
         mounts=[Mount(target=DATA_DIR, source=str(volume.name), type="volume")],
@@ -434,9 +443,12 @@ def test_first_start_stays_starting_during_init_then_healthy(
             pytest.fail(f"task ended as {sample.task_state}: {watch.task and watch.task['Status']}")
         if watch.container_id and in_init is None:
             events = watch.read_entrypoint_log()
-            if "init: holding" in events and "init: hold over" not in events:
+            if "hold: start" in events and "hold: over" not in events:
                 # The temporary server is up (it answers on its socket, networking off) ...
-                socket_query = ["mariadb", f"--socket={INIT_SOCKET}", "-uroot", "-N", "-e", "SELECT @@skip_networking"]
+                # (the init scripts run after root got its password, as in the official image)
+                socket_query = with_password_file(
+                    ROOT_PASSWORD_PATH, [f"--socket={INIT_SOCKET}", "-uroot", "-N", "-e", "SELECT @@skip_networking"]
+                )
                 in_init = (sample, exec_probe(watch.container(), socket_query), exec_probe(watch.container(), PROBE))
         assert time.monotonic() < deadline, f"not healthy within 60s; samples {watch.samples[-5:]}"
         time.sleep(0.2)
@@ -472,11 +484,11 @@ def test_first_start_stays_starting_during_init_then_healthy(
     assert (code, output) == (0, f"{APP_DATABASE}\n"), (code, output)
     assert exec_probe(watch.container(), PROBE) == (0, "")
 
-    hold = events["init: hold over"] - events["init: holding"]
+    hold = events["hold: over"] - events["hold: start"]
     init_seconds = init_done - init_start - hold
     harness.TIMINGS["c: first-start init (excl. test hold)"] = init_seconds
-    harness.TIMINGS["c: init: data directory created"] = events["init: data directory created"] - init_start
-    harness.TIMINGS["c: real server start -> first passing check"] = first_pass.end - events["starting"]
+    harness.TIMINGS["c: init: temporary server ready"] = events["init: temporary server ready"] - init_start
+    harness.TIMINGS["c: real server start -> first passing check"] = first_pass.end - events["init: done"]
     harness.TIMINGS["c: service created -> task running (healthy), excl. hold"] = healthy_after - hold
     harness.log(
         f"c: {len(probes_in_init)} failing check runs during init (interval 1s, hold {INIT_HOLD_SECONDS}s); "

@@ -1,4 +1,4 @@
-"""A failed converge under the real CLI, and the README's recovery ("When an `up` fails").
+"""A failed converge under the real CLI, and the recovery docs/operations.md gives ("When an `up` fails").
 
 When an update doesn't converge, Swarm rolls WordPress back while the provider stores the failed
 spec as the resource's outputs: the state describes a service that never went live (the next
@@ -47,18 +47,18 @@ def running_image(engine: docker.DockerClient) -> str:
 
 
 def test_after_a_failed_converge_only_a_refresh_shows_what_runs(
-    engine: docker.DockerClient, quick_project: Project, failing_stack: Stack, standin_images: dict[str, str]
+    engine: docker.DockerClient, quick_project: Project, failing_stack: Stack, lab_images: dict[str, str]
 ) -> None:
     node = str(engine.info()["Name"])
-    config = stack_config(standin_images, harness.free_tcp_port(), node)
+    config = stack_config(lab_images, harness.free_tcp_port(), node)
     config["envLabel"] = f"fc-{harness.SESSION_ID}"
     stack = quick_project.stack(STACK, config)
     stack.up()
-    good = standin_images["wordpress"]
+    good = lab_images["wordpress"]
     assert running_image(engine) == good
 
     # An image no node has (and no registry serves): the new task can't start, Swarm rolls back.
-    missing = "wpswarm-test/wordpress-standin:does-not-exist"
+    missing = "wpswarm-lab/wordpress:does-not-exist"
     stack.write_config({**config, "wordpress": {**config["wordpress"], "image": missing}})
     failed = stack.up(check=False)
     assert failed.returncode != 0
@@ -67,7 +67,7 @@ def test_after_a_failed_converge_only_a_refresh_shows_what_runs(
     # The state now describes the failed spec as live; the preview proposes the change again.
     assert state_image(stack) == missing
     assert steps(stack.preview_json()) == {"site-wordpress": "update"}
-    # The README's recovery: refresh (the state learns the rolled-back spec), fix, up.
+    # The documented recovery: refresh (the state learns the rolled-back spec), fix, up.
     stack.pulumi("refresh", "--yes", "--skip-preview")
     assert state_image(stack) == good
     stack.write_config(config)

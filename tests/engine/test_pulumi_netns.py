@@ -6,7 +6,7 @@ The move goes to a node that held none of the stack's tasks. With host-mode publ
 that stays in the environment through the move can fail WordPress's update (seen here, about one
 run in five): the relabel rejects the old task, whose container still holds the host port while it
 stops, and Swarm places the updated task on that node at once ("port is already allocated"); the
-update rolls back to the old constraint, which no node matches any more. README, "Node labels",
+update rolls back to the old constraint, which no node matches any more. docs/operations.md, "Node labels",
 gives the recovery. Ingress publishing (prod) binds no port per container.
 
 The private overlay is not encrypted here (mysql.encryptNetwork: false): these hosts have no IPsec,
@@ -24,7 +24,7 @@ import pytest
 
 from stackconfig.names import STACK_LABEL
 
-from . import harness, netns, standins
+from . import harness, netns
 from .pulumi_cli import Project, PulumiError, Stack, stack_service
 
 STACK = f"nx{harness.SESSION_ID}"
@@ -35,27 +35,19 @@ def config(swarm: netns.NetnsSwarm, images: dict[str, str], label: str, nodes: l
     return {
         "envLabel": label,
         "dockerHost": swarm.manager.base_url,
-        "wordpress": {"image": images["wordpress"], "port": 30280, "publishMode": "host", "memoryMb": 128},
-        "mysql": {"image": images["mysql"], "memoryMb": 128, "encryptNetwork": False},
+        "wordpress": {"image": images["wordpress"], "port": 30280, "publishMode": "host", "memoryMb": 256},
+        "mysql": {"image": images["mysql"], "memoryMb": 512, "encryptNetwork": False},
         "logging": {"image": images["logging"], "memoryMb": 32},
         "nodes": {"names": nodes},
     }
 
 
 @pytest.fixture(scope="module")
-def netns_images(netns_swarm: netns.NetnsSwarm) -> dict[str, str]:
-    images = standins.ensure_images(netns_swarm.client)
-    for tag in images.values():
-        netns_swarm.distribute_image(tag)
-    return images
-
-
-@pytest.fixture(scope="module")
 def netns_stack(
-    pulumi_project: Project, netns_swarm: netns.NetnsSwarm, netns_images: dict[str, str]
+    pulumi_project: Project, netns_swarm: netns.NetnsSwarm, netns_lab_images: dict[str, str]
 ) -> Iterator[Stack]:
     n1, n2, _ = netns_swarm.nodes
-    stack = pulumi_project.stack(STACK, config(netns_swarm, netns_images, FIRST, [n1.hostname, n2.hostname]))
+    stack = pulumi_project.stack(STACK, config(netns_swarm, netns_lab_images, FIRST, [n1.hostname, n2.hostname]))
     yield stack
     stack.destroy(check=False)
     stack.pulumi("stack", "rm", "--yes", "--force", check=False)
@@ -92,7 +84,7 @@ def env_labels(swarm: netns.NetnsSwarm) -> dict[str, str | None]:
 
 
 def test_a_new_env_label_moves_every_label_and_service(
-    netns_swarm: netns.NetnsSwarm, netns_images: dict[str, str], netns_stack: Stack
+    netns_swarm: netns.NetnsSwarm, netns_lab_images: dict[str, str], netns_stack: Stack
 ) -> None:
     n1, n2, n3 = netns_swarm.nodes
     client = netns_swarm.client
@@ -103,7 +95,7 @@ def test_a_new_env_label_moves_every_label_and_service(
     for role in ("mysql", "wordpress"):
         assert set(running_nodes(client, role)) <= {n1.node_id, n2.node_id}, role
 
-    netns_stack.write_config(config(netns_swarm, netns_images, second, [n3.hostname]))
+    netns_stack.write_config(config(netns_swarm, netns_lab_images, second, [n3.hostname]))
     try:
         netns_stack.up()  # raises on any failed step
     except PulumiError as error:

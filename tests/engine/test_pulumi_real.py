@@ -1,7 +1,7 @@
 """The dev stack under the real Pulumi CLI and providers, on this machine's single-node swarm.
 
 What a mock engine can't show: diffs against what the provider reads back, replacements, converge,
-signals, and what the state holds. One stack (unique env label and port, the stand-in images,
+signals, and what the state holds. One stack (unique env label and port, the lab images,
 this node listed in nodes.names so the stack labels it itself) goes through a life in order:
 preview with the policy pack, up, idempotence, small changes, replacements, an interrupted up,
 destroy and a re-up that finds the old data. Each test leaves the stack converged for the next.
@@ -9,22 +9,22 @@ destroy and a re-up that finds the old data. Each test leaves the stack converge
 
 from __future__ import annotations
 
-import http.client
 import json
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import Any
 
 import docker
 import pytest
 
 from stackconfig.names import STACK_LABEL, WORDPRESS_KEYS
-from swarmops.rotate import RANDOM_PASSWORD, find_password_resource, password_from_export
+from swarmops.rotate import RANDOM_PASSWORD, find_password_resource, password_from_export, rotation_script
 
-from . import harness, swarm_tasks
-from .pulumi_cli import VENV, Project, Stack, disposable_stack, stack_service, steps, tail
+from . import harness, site, swarm_tasks
+from .pulumi_cli import Project, Stack, disposable_stack, stack_service, steps, tail
 
 STACK = f"rt{harness.SESSION_ID}"
 ROLE_OUTPUT = {"mysql": "mysqlService", "wordpress": "wordpressService", "logging": "loggingService"}
@@ -38,9 +38,9 @@ def stack_config(images: dict[str, str], port: int, node: str, **overrides: Any)
             "port": port,
             "publishMode": "host",
             "publicHost": "127.0.0.1",
-            "memoryMb": 128,
+            "memoryMb": 256,
         },
-        "mysql": {"image": images["mysql"], "memoryMb": 128},
+        "mysql": {"image": images["mysql"], "memoryMb": 512},
         "logging": {"image": images["logging"], "memoryMb": 32},
         "nodes": {"names": [node]},
     }
@@ -71,32 +71,19 @@ class Life:
     def service(self, role: str) -> Any:
         return stack_service(self.engine, STACK, role)
 
-    def page(self) -> tuple[int, str]:
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-        try:
-            connection.request("GET", "/")
-            response = connection.getresponse()
-            return response.status, response.read().decode(errors="replace")
-        finally:
-            connection.close()
+    def browser(self) -> site.Browser:
+        return site.Browser(f"http://127.0.0.1:{self.port}")
 
-    def wait_page_ok(self, timeout: float = 60) -> str:
-        def probe() -> str | None:
-            status, body = self.page()
-            return body if status == 200 else None
+    def wait_site(self, timeout: float = 90) -> None:
+        """The installed site's front page, served from the database, once WordPress answers."""
 
-        return harness.wait_for(probe, timeout=timeout, interval=0.5, what=f"WordPress 200 on port {self.port}")
+        def shown() -> bool:
+            try:
+                return site.front_page_title(self.browser()) == site.TITLE
+            except OSError:
+                return False
 
-    def verify(self) -> subprocess.CompletedProcess[str]:
-        project = self.stack.project
-        return subprocess.run(
-            [str(VENV / "bin" / "python"), "-m", "swarmops.verify", "--stack", STACK, "--wait", "120"],
-            cwd=project.directory,
-            env=project.env(),
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        harness.wait_for(shown, timeout=timeout, interval=1, what=f"the site's front page on port {self.port}")
 
     def exits_since(self, since: float) -> dict[str, list[int]]:
         """role -> exit codes of this stack's task containers that died since `since`."""
@@ -122,14 +109,14 @@ class Life:
 
 
 @pytest.fixture(scope="module")
-def life(pulumi_project: Project, engine: docker.DockerClient, standin_images: dict[str, str]) -> Iterator[Life]:
+def life(pulumi_project: Project, engine: docker.DockerClient, lab_images: dict[str, str]) -> Iterator[Life]:
     with disposable_stack(pulumi_project, STACK, engine):
         # A volume of that name made earlier (by hand, or by an older stack), with other labels: the
         # stack adopts it by name, and its labels must not make every later run replace it.
         engine.volumes.create(
             name=f"wordpress-swarm-{STACK}-wordpress-content", driver="local", labels={STACK_LABEL: STACK}
         )
-        yield Life(pulumi_project, engine, standin_images)
+        yield Life(pulumi_project, engine, lab_images)
 
 
 def test_preview_passes_the_policy_pack(life: Life) -> None:
@@ -157,10 +144,14 @@ def test_a_password_in_a_service_env_is_refused_by_the_policy_pack(
 
 def test_up_converges_healthy_and_verify_passes(life: Life) -> None:
     life.up()
-    body = life.wait_page_ok()
-    assert "logged in to mysql:3306" in body
-    verified = life.verify()
+    # WordPress reaches MySQL with the generated password: its installer writes the site's tables.
+    site.answers(life.browser())
+    site.install(life.browser(), token_urlsafe(16))
+    life.wait_site()
+    verified = life.stack.verify("--wait", "120")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    rows = {row["check"]: row for row in json.loads(verified.stdout)["rows"] if row["target"].startswith("mysql ")}
+    assert rows["database"]["status"] == "PASS", rows["database"]
 
 
 def test_a_second_run_changes_nothing(life: Life) -> None:
@@ -170,14 +161,14 @@ def test_a_second_run_changes_nothing(life: Life) -> None:
 
 
 def test_a_memory_limit_updates_only_mysql_in_place_and_its_old_task_stops_cleanly(life: Life) -> None:
-    life.change("mysql", memoryMb=160)
+    life.change("mysql", memoryMb=640)
     assert steps(life.stack.preview_json()) == {"db-mysql": "update"}
     since = time.time()
     life.up()
-    assert life.service("mysql").attrs["Spec"]["TaskTemplate"]["Resources"]["Limits"]["MemoryBytes"] == 160 << 20
+    assert life.service("mysql").attrs["Spec"]["TaskTemplate"]["Resources"]["Limits"]["MemoryBytes"] == 640 << 20
     # SIGTERM, and the server's own clean exit: not the SIGKILL (137) of a zero grace period.
     assert life.exits_since(since).get("mysql") == [0]
-    life.wait_page_ok()
+    life.wait_site()
 
 
 def test_a_log_route_updates_only_the_logging_daemon(life: Life) -> None:
@@ -196,7 +187,7 @@ def test_a_replaced_service_takes_over_its_port_and_volume(life: Life, resource:
     # The same keys and salts (and secrets) on the new service: nobody is logged out.
     assert life.last_outputs["wordpressSecrets"] == before["wordpressSecrets"]
     assert set(before["wordpressSecrets"]) <= set(secrets_of(life, "wordpress"))
-    life.wait_page_ok()
+    life.wait_site()
     life.stack.preview("--expect-no-changes")
 
 
@@ -219,24 +210,32 @@ def secrets_of(life: Life, role: str) -> list[str]:
     return sorted(secret["SecretName"] for secret in container.get("Secrets", []))
 
 
-def test_rotation_runbooks_pulumi_steps_roll_a_new_user_password_out(life: Life) -> None:
-    """README, "Rotating passwords on purpose", steps 1 and 3 for real. Steps 2 and 4 (MySQL's dual
-    passwords: RETAIN CURRENT PASSWORD, DISCARD OLD PASSWORD) need MySQL 8: the stand-in has no
-    accounts and MariaDB has no dual passwords, so they are not rehearsed here."""
-    old_password = password_from_export(life.stack.export(show_secrets=True), "db-user-password")
+def in_mysql(life: Life, script: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """A bash script in MySQL's task, as an operator runs one: `docker exec -i`, input on a pipe."""
+    task = swarm_tasks.running_tasks(life.engine, life.service_name_of("mysql"))[0]
+    return subprocess.run(
+        ["docker", "exec", "-i", swarm_tasks.task_container_id(task), "bash", "-c", script],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+# Root's login with the root password mounted now (an option file on a pipe, as rotate's own).
+_ROOT_OPTIONS = 'printf \'[client]\\nuser=root\\npassword="%s"\\n\' "$(cat $MYSQL_ROOT_PASSWORD_FILE)"'
+ROOT_LOGIN = f"mysql --defaults-extra-file=<({_ROOT_OPTIONS}) -N -e 'SELECT CURRENT_USER()'"
+
+
+def test_a_new_user_password_rolls_out_with_one_up(life: Life) -> None:
+    """docs/operations.md, "Rotating passwords on purpose": bump the generation, `pulumi up`. MySQL
+    takes the new password from its init file as it restarts; WordPress gets the new secret."""
     old_secret = life.last_outputs["wordpressSecrets"][0]
     life.change("mysql", userPasswordGeneration=2)
-
-    # Step 1: only the new value is generated; what runs keeps the old secret.
-    life.stack.up("--target", find_password_resource(life.stack.export(), "db-user-password")["urn"])
-    assert password_from_export(life.stack.export(show_secrets=True), "db-user-password") != old_password
-    assert old_secret in secrets_of(life, "mysql")
-    assert old_secret in secrets_of(life, "wordpress")
-    life.wait_page_ok()
-
-    # Step 3: the new secret rolls out to both services, in place; the old one is deleted.
+    # The password and its secret (one name, two resources), the init file; both services in place.
     assert steps(life.stack.preview_json()) == {
         "db-user-password": "replace",
+        "db-init-file": "replace",
         "db-mysql": "update",
         "site-wordpress": "update",
     }
@@ -245,10 +244,26 @@ def test_rotation_runbooks_pulumi_steps_roll_a_new_user_password_out(life: Life)
     assert new_secret != old_secret
     assert new_secret in secrets_of(life, "mysql")
     assert new_secret in secrets_of(life, "wordpress")
-    assert old_secret not in secrets_of(life, "wordpress")
     assert old_secret not in {secret.name for secret in life.engine.secrets.list()}
-    life.wait_page_ok()
+    life.wait_site()  # WordPress logs in with the new password
     life.stack.preview("--expect-no-changes")
+
+
+def test_the_root_runbook_sets_a_new_root_password(life: Life) -> None:
+    """docs/operations.md, root's rotation, for real: a targeted up generates the new value; the
+    rotation tool's script, fed through a pipe, sets it with the old one still mounted; an up
+    mounts the new one, which then logs in."""
+    old = password_from_export(life.stack.export(show_secrets=True), "db-root-password")
+    life.change("mysql", rootPasswordGeneration=2)
+    life.stack.up("--target", find_password_resource(life.stack.export(), "db-root-password")["urn"])
+    new = password_from_export(life.stack.export(show_secrets=True), "db-root-password")
+    assert new != old
+    taught = in_mysql(life, rotation_script(), new + "\n")
+    assert taught.returncode == 0, taught.stderr
+    life.up()
+    logged_in = in_mysql(life, ROOT_LOGIN)
+    assert (logged_in.returncode, logged_in.stdout.strip()) == (0, "root@localhost"), logged_in.stderr
+    life.wait_site()
 
 
 def pending_operations(stack: Stack) -> list[Any]:
@@ -257,7 +272,7 @@ def pending_operations(stack: Stack) -> list[Any]:
 
 @pytest.mark.parametrize("presses", [1, 2], ids=["ctrl-c", "ctrl-c-twice"])
 def test_an_interrupted_up_is_recovered_as_the_readme_says(life: Life, presses: int) -> None:
-    life.change("mysql", memoryMb=144 - 8 * presses)
+    life.change("mysql", memoryMb=600 - 8 * presses)
     interrupted = life.stack.interrupted_up(after=4, presses=presses)
     assert interrupted.returncode != 0, interrupted.stdout[-2000:]
     if presses == 1:
@@ -271,14 +286,14 @@ def test_an_interrupted_up_is_recovered_as_the_readme_says(life: Life, presses: 
         assert pending_operations(life.stack) == []
     life.up()
     life.stack.preview("--expect-no-changes")
-    life.wait_page_ok()
+    life.wait_site()
 
 
 def test_destroy_keeps_the_data_volumes_and_a_later_up_finds_the_data(life: Life) -> None:
-    mysql_task = swarm_tasks.running_tasks(life.engine, life.last_outputs["mysqlService"])[0]
-    container = life.engine.containers.get(swarm_tasks.task_container_id(mysql_task))
-    marker = f"written before destroy {harness.SESSION_ID}"
-    assert swarm_tasks.exec_output(container, ["sh", "-c", f"echo '{marker}' > /var/lib/mysql/marker"])[0] == 0
+    wordpress_task = swarm_tasks.running_tasks(life.engine, life.last_outputs["wordpressService"])[0]
+    container = life.engine.containers.get(swarm_tasks.task_container_id(wordpress_task))
+    upload = f"/var/www/html/wp-content/uploads/before-destroy-{harness.SESSION_ID}.txt"
+    assert swarm_tasks.exec_output(container, ["sh", "-c", f"echo kept > {upload}"])[0] == 0
 
     since = time.time()
     life.stack.destroy()
@@ -291,8 +306,9 @@ def test_destroy_keeps_the_data_volumes_and_a_later_up_finds_the_data(life: Life
     assert node_labels.get("env") != life.config()["envLabel"]
 
     life.up()
-    mysql_task = swarm_tasks.running_tasks(life.engine, life.last_outputs["mysqlService"])[0]
-    container = life.engine.containers.get(swarm_tasks.task_container_id(mysql_task))
-    assert swarm_tasks.exec_output(container, ["cat", "/var/lib/mysql/marker"]) == (0, marker + "\n")
-    life.wait_page_ok()
+    # The database kept the installed site, wp-content the upload.
+    life.wait_site()
+    wordpress_task = swarm_tasks.running_tasks(life.engine, life.last_outputs["wordpressService"])[0]
+    container = life.engine.containers.get(swarm_tasks.task_container_id(wordpress_task))
+    assert swarm_tasks.exec_output(container, ["cat", upload]) == (0, "kept\n")
     life.stack.preview("--expect-no-changes")

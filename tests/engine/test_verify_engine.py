@@ -31,6 +31,7 @@ from stackconfig.names import (
     STACK_LABEL,
     WORDPRESS_DB_PASSWORD_FILE,
 )
+from swarmlib import services
 from swarmops.verify import cli
 from swarmops.verify.checks import evaluate
 from swarmops.verify.http_probe import HttpResult
@@ -278,7 +279,7 @@ def test_healthy_standin_passes_every_check(engine: docker.DockerClient, single:
 def test_task_that_cannot_run_fails_converged(engine: docker.DockerClient, single: LabelledEngine) -> None:
     standin = single.deploy()
     # A second host-mode task can't bind the same port on this single node: it stays pending.
-    swarm_tasks.scale(engine, standin.wordpress, 2)
+    services.scale(engine, standin.wordpress, 2)
     wait_for_detail(engine, standin, "converged", "wordpress", "pending", what="a pending second wordpress task")
 
     code, rows, text = single.verify_json(standin)

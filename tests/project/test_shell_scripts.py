@@ -1,5 +1,5 @@
 """Every shell script of the project passes shellcheck: the scripts, the toolchain build, the lab
-images' entrypoints and the stand-in images' scripts (they run as /bin/sh inside busybox)."""
+images' entrypoints, the backup job and the engine tests' scripts."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-STANDINS = ROOT / "tests" / "engine" / "standins"
 SCRIPTS = sorted(
     [
         *(ROOT / "scripts").iterdir(),
         *(ROOT / "tools").glob("*.sh"),
         *(ROOT / "swarmops" / "lab_images").glob("*/*.sh"),
-        *(p for p in STANDINS.iterdir() if p.suffix != ".py"),
+        *(ROOT / "components").glob("*.sh"),
+        *(ROOT / "tests" / "engine" / "scripts").glob("*.sh"),
     ]
 )
 
@@ -26,7 +26,7 @@ SCRIPTS = sorted(
 )
 @pytest.mark.parametrize("script", [p for p in SCRIPTS if p.is_file()], ids=lambda p: str(p.relative_to(ROOT)))
 def test_script_passes_shellcheck(script: Path) -> None:
-    # -x follows `source`: the stand-ins source lib.sh, named relative to their own directory.
+    # -x follows a `source` named relative to the script's own directory.
     result = subprocess.run(
         ["shellcheck", "-x", script.name], cwd=script.parent, capture_output=True, text=True, check=False
     )

@@ -27,7 +27,7 @@ PULUMI_ACTION = "pulumi/actions"
 MUTATING = ("up", "destroy", "refresh", "import")
 GATED_STACK = "prod"
 
-# Every secret the workflows read; the README's delivery section lists the same.
+# Every secret the workflows read; docs/delivery.md lists the same.
 EXPECTED_SECRETS = {
     "PULUMI_BACKEND_URL",
     "PULUMI_ACCESS_TOKEN",
