@@ -53,7 +53,9 @@ def try_logins(client: DockerClient, service_name: str) -> tuple[DatabaseLogins 
     swarm: dict[str, Any] = client.info().get("Swarm") or {}
     here = swarm.get("NodeID")
     tasks = client.api.tasks(filters={"service": service_name, "desired-state": "running"})
-    running = [t for t in tasks if t["Status"]["State"] == "running"]
+    # "starting" too: a task in its health check's start period runs, and a half-initialised data
+    # directory is caught there (its health check never passes).
+    running = [t for t in tasks if t["Status"]["State"] in ("running", "starting")]
     if not running:
         return None, "no MySQL task is running"
     local = [t for t in running if t.get("NodeID") == here]

@@ -256,7 +256,12 @@ def test_prod_declares_the_label_resource_and_every_component_waits_for_it() -> 
         "owner": "wordpress-swarm/prod",  # the marker's owner: <project>/<stack>
     }
     components = [r for r in deployment.resources if not r.custom]
-    assert {r.type.rpartition(":")[2] for r in components} == {"LoggingDaemon", "MySqlWithSecrets", "WordPressSite"}
+    assert {r.type.rpartition(":")[2] for r in components} == {
+        "LoggingDaemon",
+        "MySqlWithSecrets",
+        "WordPressSite",
+        "SiteBackups",
+    }
     assert all(labels.urn in r.dependencies for r in components)
 
 

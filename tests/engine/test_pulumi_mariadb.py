@@ -61,7 +61,7 @@ def test_root_cannot_log_in_from_another_task_and_the_wordpress_user_can(
     stack.up()
 
     outputs = stack.outputs()
-    root_secret, user_secret = outputs["mysqlSecrets"]
+    root_secret, user_secret, _init_file = outputs["mysqlSecrets"]
     resources = stack.export()["deployment"]["resources"]
     (network,) = [r["id"] for r in resources if r["urn"].endswith("::db-net")]
     client = engine.services.create(
@@ -100,11 +100,12 @@ def database_row(stack: Stack) -> dict[str, Any]:
 
 
 def scale(engine: docker.DockerClient, service: str, replicas: int) -> None:
-    """Until that many containers of it exist, whatever their health (a half-initialised MySQL
-    never passes its check)."""
+    """Until that many containers of it run, whatever their health (a half-initialised MySQL
+    never passes its check); for 0, until none is left even stopped (one holds the volume)."""
     services.scale(engine, service, replicas)
+    label: dict[str, str | list[str] | bool] = {"label": f"com.docker.swarm.service.name={service}"}
     harness.wait_for(
-        lambda: len(engine.containers.list(filters={"label": f"com.docker.swarm.service.name={service}"})) == replicas,
+        lambda: len(engine.containers.list(all=replicas == 0, filters=label)) == replicas,
         timeout=120,
         what=f"{service} at {replicas} container(s)",
     )

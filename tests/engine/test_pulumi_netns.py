@@ -49,8 +49,7 @@ def netns_stack(
     n1, n2, _ = netns_swarm.nodes
     stack = pulumi_project.stack(STACK, config(netns_swarm, netns_lab_images, FIRST, [n1.hostname, n2.hostname]))
     yield stack
-    stack.destroy(check=False)
-    stack.pulumi("stack", "rm", "--yes", "--force", check=False)
+    stack.tear_down()  # a label left behind would break the next netns test
 
 
 def running_nodes(client: docker.DockerClient, role: str) -> Counter[str]:
