@@ -12,11 +12,10 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from unittest import mock
 
 import pulumi
-import pytest
 import yaml
 from pulumi.runtime.settings import get_root_resource
 
@@ -25,6 +24,9 @@ from swarmlib import preflight
 from swarmlib.facts import NodeFacts, SwarmFacts
 from swarmlib.preflight import Context, Finding
 from tests.sdk_mocks import RecordingMonitor, is_secret, unwrap
+
+if TYPE_CHECKING:  # a type only: the evaluation-cost benchmark imports this module, not pytest
+    import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "prod")

@@ -154,6 +154,8 @@ def test_a_new_wordpress_image_rolls_wordpress_and_the_session_survives(e2e: E2E
         page.screenshot("06-after-image-roll")
     finally:
         e2e.config["wordpress"] = {**e2e.config["wordpress"], "image": old}
+        # Only the tag goes: the image stays under its own, and the running task needs no tag.
+        e2e.engine.images.remove(new)
 
 
 def test_logspout_ships_the_access_log_with_the_nodes_host_name(e2e: E2E) -> None:
