@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from swarmops.verify import Verdict
+from swarmops.verify.inside import run_in_local_task
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -70,24 +71,10 @@ def parse_listing(output: str) -> BackupListing:
 
 def read_backups(client: DockerClient, service_name: str) -> tuple[BackupListing | None, str]:
     """The backups as the database part's job sees them, or None and why not."""
-    from docker.errors import APIError
-
-    here = (client.info().get("Swarm") or {}).get("NodeID")
-    tasks: list[dict[str, Any]] = client.api.tasks(filters={"service": service_name, "desired-state": "running"})
-    running = [t for t in tasks if t["Status"]["State"] == "running"]
-    if not running:
-        return None, "no backup job is running to read the backups through"
-    local = [t for t in running if t.get("NodeID") == here]
-    if not local:
-        node = client.api.inspect_node(running[0]["NodeID"])["Description"]["Hostname"]
-        return None, f"not tried: the backups are kept on {node}, not on the node verify talks to"
-    container = local[0]["Status"]["ContainerStatus"]["ContainerID"]
-    try:
-        execution = client.api.exec_create(container, ["bash", "-c", LISTING_SCRIPT])
-        output = client.api.exec_start(execution["Id"]).decode(errors="replace")
-    except APIError as error:
-        return None, f"not tried: cannot list the backups ({error.explanation or error})"
-    return parse_listing(output), ""
+    output, why_not = run_in_local_task(
+        client, service_name, LISTING_SCRIPT, task="backup job", placed="the backups are kept on {node}"
+    )
+    return (parse_listing(output), "") if output is not None else (None, why_not)
 
 
 def _age(seconds: float) -> str:

@@ -4,7 +4,7 @@ own task, with the passwords of its mounted secrets.
 It catches a data directory whose first initialisation was killed half-way (the health-check
 deadline, the memory limit, a drain): the image never initialises an existing data directory again,
 so root may have no password and the user or database may not exist, while the server itself
-answers its health check. It also catches a user password that differs from the secret (a
+answers its health check. It also catches root's password differing from its secret (a root
 rotation's step 2 skipped). The passwords go into the client's option file through a pipe: no
 password on a command line, in the environment or in the output. Containers can be entered only on
 the node verify talks to; elsewhere the check says it was not tried.
@@ -12,9 +12,10 @@ the node verify talks to; elsewhere the check says it was not tried.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from swarmops.verify import Verdict
+from swarmops.verify.inside import run_in_local_task
 from swarmops.verify.observed import DatabaseLogins, Observed
 
 if TYPE_CHECKING:
@@ -47,29 +48,13 @@ def _error(output: str, who: str) -> str | None:
 
 
 def try_logins(client: DockerClient, service_name: str) -> tuple[DatabaseLogins | None, str]:
-    """The logins tried in the service's running task on this node, or None and why not."""
-    from docker.errors import APIError
-
-    swarm: dict[str, Any] = client.info().get("Swarm") or {}
-    here = swarm.get("NodeID")
-    tasks = client.api.tasks(filters={"service": service_name, "desired-state": "running"})
-    # "starting" too: a task in its health check's start period runs, and a half-initialised data
-    # directory is caught there (its health check never passes).
-    running = [t for t in tasks if t["Status"]["State"] in ("running", "starting")]
-    if not running:
-        return None, "no MySQL task is running"
-    local = [t for t in running if t.get("NodeID") == here]
-    if not local:
-        node = client.api.inspect_node(running[0]["NodeID"])["Description"]["Hostname"]
-        return None, f"not tried: MySQL's task runs on {node}, not on the node verify talks to"
-    container = local[0]["Status"]["ContainerStatus"]["ContainerID"]
-    node = str(client.info().get("Name", ""))
-    try:
-        execution = client.api.exec_create(container, ["bash", "-c", LOGIN_SCRIPT])
-        output = client.api.exec_start(execution["Id"]).decode(errors="replace")
-    except APIError as error:
-        return None, f"not tried: cannot run a client in MySQL's container ({error.explanation or error})"
-    return DatabaseLogins(node, _error(output, "user"), _error(output, "root")), ""
+    """The logins tried in the service's task on this node, or None and why not."""
+    output, why_not = run_in_local_task(
+        client, service_name, LOGIN_SCRIPT, task="MySQL task", placed="MySQL's task runs on {node}"
+    )
+    if output is None:
+        return None, why_not
+    return DatabaseLogins(str(client.info().get("Name", "")), _error(output, "user"), _error(output, "root")), ""
 
 
 def check_database(role: str, service: ServiceFacts, expected: Expected, observed: Observed) -> Verdict:
