@@ -33,13 +33,13 @@ from components.specs import (
     stop_grace_period,
     task_resources,
 )
+from stackconfig.outputs import BACKUP_PARTS
 
 # The script is the job; a file beside this module so shellcheck reads it.
 BACKUP_SCRIPT = (Path(__file__).parent / "backup.sh").read_text()
 BACKUPS_DIR = "/backups"
 CONTENT_MOUNT = "/wp-content"
 DB_PASSWORD_FILE = "backup-db-password"
-PARTS = ("database", "content")
 
 # The scheduler touches its heartbeat every 30 s; a loop that stopped turning is unhealthy.
 BACKUP_HEALTH = HealthCheck(
@@ -135,7 +135,7 @@ class SiteBackups(pulumi.ComponentResource):
                 # Exclusive: a second copy would write the same part of the same backup.
                 opts=service_options(self, exclusive=True),
             )
-            for part in PARTS
+            for part in BACKUP_PARTS
         ]
         self.service_names = pulumi.Output.all(*(service.name for service in services))
         self.volume_name = volume.name

@@ -12,6 +12,10 @@ T = TypeVar("T")
 L = TypeVar("L")
 
 ROLES = ("logging", "mysql", "wordpress")
+# The backup jobs' parts, in the order `backupServices` lists their services; each job's role
+# label is backup-<part>.
+BACKUP_PARTS = ("database", "content")
+BACKUP_ROLES = tuple(f"backup-{part}" for part in BACKUP_PARTS)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from stackconfig.outputs import BACKUP_PARTS
 from swarmlib.client import DockerHostError, reachable_client
 from swarmlib.services import Ended, OneShotError, run_like, scale, wait_for_replicas
 from swarmops.verify import VerifyError
@@ -31,8 +32,6 @@ from swarmops.verify.stack import Expected, read_stack_outputs, stack_docker_hos
 
 if TYPE_CHECKING:
     from docker import DockerClient
-
-PARTS = ("database", "content")
 
 
 class BackupError(RuntimeError):
@@ -46,7 +45,7 @@ class Backup:
 
     @property
     def complete(self) -> bool:
-        return {m.get("part") for m in self.manifests} >= set(PARTS)
+        return {m.get("part") for m in self.manifests} >= set(BACKUP_PARTS)
 
     @property
     def bytes(self) -> int:
@@ -81,9 +80,9 @@ class Stack:
     @property
     def jobs(self) -> dict[str, str]:
         services = self.expected.deployed.backup_services
-        if len(services) != len(PARTS):
+        if len(services) != len(BACKUP_PARTS):
             raise BackupError("this stack takes no backups: set backup.enabled (docs/configuration.md)")
-        return dict(zip(PARTS, services, strict=True))
+        return dict(zip(BACKUP_PARTS, services, strict=True))
 
     def run(self, part: str, mode: str, env: dict[str, str] | None = None, writable: Sequence[str] = ()) -> Ended:
         job = self.jobs[part]
@@ -115,12 +114,12 @@ def chosen(backups: Sequence[Backup], stamp: str | None) -> Backup:
 def take_now(stack: Stack, now: dt.datetime | None = None) -> tuple[str, dict[str, Ended]]:
     """Both parts of a backup stamped with this second."""
     stamp = (now or dt.datetime.now(dt.UTC)).strftime("%Y%m%dT%H%M%SZ")
-    return stamp, {part: stack.run(part, "once", {"BACKUP_STAMP": stamp}) for part in PARTS}
+    return stamp, {part: stack.run(part, "once", {"BACKUP_STAMP": stamp}) for part in BACKUP_PARTS}
 
 
 def rehearse(stack: Stack, backup: Backup, expect_post: str | None) -> dict[str, Ended]:
     env = {"BACKUP_STAMP": backup.stamp, **({"REHEARSE_POST_TITLE": expect_post} if expect_post else {})}
-    return {part: stack.run(part, "rehearse", env) for part in PARTS}
+    return {part: stack.run(part, "rehearse", env) for part in BACKUP_PARTS}
 
 
 def restore(stack: Stack, backup: Backup, say: Any = print) -> dict[str, Ended]:

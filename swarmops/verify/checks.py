@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from stackconfig.names import ENV_LABEL_KEY, ROLE_LABEL, STACK_LABEL
-from stackconfig.outputs import ROLES
+from stackconfig.outputs import BACKUP_ROLES, ROLES
 from swarmlib.facts import PortFacts, ServiceFacts, SwarmFacts, TaskFacts
 from swarmops.verify import Row, Verdict
 from swarmops.verify.backups import check_backups
@@ -33,8 +33,6 @@ from swarmops.verify.tasks import (
     running_tasks,
 )
 
-# The backup jobs' roles (their wordpress-swarm.role labels), in the order the outputs list them.
-BACKUP_ROLES = ("backup-database", "backup-content")
 BACKUP_ROLE_SET = frozenset(BACKUP_ROLES)
 
 # Judges one service of a role that exists; a missing service fails every row without a judge.
